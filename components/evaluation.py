@@ -1,0 +1,68 @@
+"""The TFMA EvalConfig that decides whether a model is blessed.
+
+Two gates, each with an absolute bar and a no-regression bar against the last blessed model:
+AUC (also reported per slice, e.g. by device) and NDCG@k over each user's impressions (gain = clicked).
+NDCG's cut-off sits on the MetricsSpec's binarize options, not in the metric's own config: TFMA 0.47
+otherwise names the computed metric differently from the threshold and fails validation with
+"Metric not found" for every model. AUC and NDCG sit in separate specs for the same reason.
+"""
+
+from __future__ import annotations
+
+import tensorflow_model_analysis as tfma
+
+from components import features as F
+from components.signatures import OUTPUT_KEY
+
+EVAL_SIGNATURE = "serving_tf_example"
+
+
+def _bar(lower_bound: float, max_drop: float) -> list[tfma.PerSliceMetricThreshold]:
+    """Gate on the overall slice only: a plain threshold would also apply to every device slice,
+    and a small slice's noisy AUC would then veto a good model."""
+    threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": lower_bound}),
+        # Ignored by the Evaluator when there is no baseline yet (the first night).
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_drop}
+        ),
+    )
+    return [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)]
+
+
+def build_eval_config(
+    auc_lower_bound: float,
+    ndcg_lower_bound: float,
+    ndcg_top_k: int,
+    max_auc_drop: float,
+    max_ndcg_drop: float,
+    slice_features: list[str],
+) -> tfma.EvalConfig:
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(signature_name=EVAL_SIGNATURE, label_key=F.LABEL, prediction_key=OUTPUT_KEY)
+        ],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in slice_features],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(class_name="AUC", per_slice_thresholds=_bar(auc_lower_bound, max_auc_drop)),
+                    tfma.MetricConfig(class_name="BinaryCrossentropy"),
+                    tfma.MetricConfig(class_name="MeanLabel"),
+                    tfma.MetricConfig(class_name="MeanPrediction"),
+                ]
+            ),
+            tfma.MetricsSpec(
+                query_key=F.USER_ID,
+                binarize=tfma.BinarizationOptions(top_k_list={"values": [ndcg_top_k]}),
+                metrics=[
+                    tfma.MetricConfig(
+                        class_name="NDCG",
+                        config=f'"gain_key": "{F.LABEL}"',
+                        per_slice_thresholds=_bar(ndcg_lower_bound, max_ndcg_drop),
+                    )
+                ],
+            ),
+        ],
+    )

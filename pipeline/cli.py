@@ -1,0 +1,182 @@
+"""The recpipe command line. Commands parse arguments, call one library function and print; no pipeline
+logic lives here. Failures exit non-zero with a one-line reason (the details follow on stderr)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.config import ConfigError, load_config, resolve_paths
+from pipeline.synthetic import SyntheticSpec
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}")
+    sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """recpipe: a nightly TFX pipeline from click logs to a gated NeuMF recommender on TF Serving."""
+
+
+@main.command()
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write span-YYYYMMDD/ into.")
+@click.option("--days", default=SyntheticSpec.days, show_default=True, type=click.IntRange(1), help="Number of daily spans.")
+@click.option("--events-per-day", default=SyntheticSpec.events_per_day, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=SyntheticSpec.seed, show_default=True, type=int, help="Same seed, same log.")
+@click.option("--users", default=SyntheticSpec.users, show_default=True, type=click.IntRange(1))
+@click.option("--items", default=SyntheticSpec.items, show_default=True, type=click.IntRange(1))
+@click.option("--start", default="2024-01-01", show_default=True, help="Date of the first span (YYYY-MM-DD).")
+def generate(out: str, days: int, events_per_day: int, seed: int, users: int, items: int, start: str) -> None:
+    """Write a synthetic click log with learnable structure (gzip TFRecord, one folder per day)."""
+    from rich.progress import Progress
+
+    from pipeline.synthetic import generate as write_log
+
+    try:
+        start_day = dt.date.fromisoformat(start)
+    except ValueError:
+        _fail(f"--start {start!r} is not a date YYYY-MM-DD")
+    spec = SyntheticSpec(days=days, events_per_day=events_per_day, seed=seed, users=users, items=items, start=start_day)
+    t0 = time.time()
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task("generating click log", total=days * events_per_day)
+        try:
+            written = write_log(out, spec, progress=lambda n: progress.advance(task, n))
+        except FileExistsError as err:
+            _fail(str(err))
+    console.print(f"wrote {sum(written.values()):,} events in {len(written)} spans to {out} ({time.time() - t0:.1f}s)")
+
+
+@main.command("import-movielens")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--granularity", type=click.Choice(["day", "week", "month", "year", "all"]), default="day",
+              show_default=True, help="Span size by rating timestamp ('all': one span).")
+@click.option("--label", type=click.Choice(["threshold", "all"]), default="threshold", show_default=True,
+              help="'threshold': clicked = rating >= --click-threshold; 'all': every rating is a click.")
+@click.option("--click-threshold", default=4.0, show_default=True, type=float)
+@click.option("--negatives", default=0, show_default=True, type=click.IntRange(0),
+              help="Unrated movies sampled per rating as extra non-click impressions.")
+@click.option("--seed", default=0, show_default=True, type=int)
+def import_movielens_cmd(path: str, out: str, granularity: str, label: str, click_threshold: float,
+                         negatives: int, seed: int) -> None:
+    """Convert MovieLens ratings (ratings.csv, ratings.dat or u.data; a file or its folder) into the click log."""
+    from pipeline.movielens import ImportOptions, import_movielens
+
+    options = ImportOptions(granularity=granularity, label=label, click_threshold=click_threshold,
+                            negatives_per_rating=negatives, seed=seed)
+    try:
+        summary = import_movielens(path, out, options)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        _fail(str(err))
+    events = sum(s["events"] for s in summary.values())
+    clicks = sum(s["clicks"] for s in summary.values())
+    console.print(f"wrote {events:,} impressions ({clicks:,} clicks) in {len(summary)} spans to {out}; "
+                  f"newest span {max(summary)}")
+
+
+@main.command()
+@click.option("--config", "config_path", default="configs/local.yaml", show_default=True, type=click.Path())
+@click.option("--runner", type=click.Choice(["local", "beam"]), default="local", show_default=True)
+@click.option("--span", default=None, help="Run on this span (YYYYMMDD) instead of the config's.")
+@click.option("--data", "data_root", default=None, type=click.Path(), help="Override data.root.")
+def run(config_path: str, runner: str, span: str | None, data_root: str | None) -> None:
+    """Run the whole pipeline locally (ExampleGen .. Pusher) and print what it decided."""
+    from pipeline.runners import InputError, RunFailed, run_pipeline
+
+    try:
+        overrides = {}
+        if span is not None:
+            overrides["data.span"] = int(span) if span.isdigit() else span
+        if data_root is not None:
+            overrides["data.root"] = data_root
+        config = load_config(config_path)
+        config = config.with_overrides(**overrides) if overrides else config
+        config = resolve_paths(config, Path.cwd())
+    except ConfigError as err:
+        _fail(str(err))
+    console.print(f"running pipeline [bold]{config.pipeline_name}[/] on {runner} runner "
+                  f"(data {config.data.root}, span {config.data.span})")
+    t0 = time.time()
+    try:
+        summary = run_pipeline(config, runner)
+    except InputError as err:
+        _fail(str(err))
+    except RunFailed as err:
+        print_summary(err.summary, config, time.time() - t0)
+        _fail(f"the run stopped: {err}")
+    print_summary(summary, config, time.time() - t0)
+
+
+def print_summary(summary, config, seconds: float) -> None:
+    table = Table(title=f"recpipe run ({seconds:.0f}s)", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("span", str(summary.span))
+    table.add_row("events", ", ".join(f"{k}: {v:,}" for k, v in summary.split_counts.items()) or "-")
+    table.add_row("anomalies", "\n".join(summary.anomalies) or "none")
+    for gate in summary.gates:
+        value = "n/a" if gate.value is None else f"{gate.value:.4f}"
+        rule = f">= {gate.lower_bound}"
+        if gate.baseline is not None:
+            rule += f" and >= baseline {gate.baseline:.4f} - {gate.max_drop}"
+        verdict = "[green]pass[/]" if gate.passed else "[red]FAIL[/]"
+        table.add_row(gate.metric, f"{value}  (bar: {rule})  {verdict}")
+    if summary.slice_auc:
+        table.add_row("AUC by slice", ", ".join(f"{k}: {v:.3f}" for k, v in sorted(summary.slice_auc.items())))
+    if summary.gates and not summary.has_baseline:
+        table.add_row("baseline", "none yet (first blessed model): absolute bars only")
+    blessed = {True: "[green]BLESSED[/]", False: "[red]NOT BLESSED[/]", None: "not evaluated"}[summary.blessed]
+    table.add_row("decision", blessed)
+    table.add_row("nodes", ", ".join(f"{k}={v}" for k, v in sorted(summary.node_states.items())))
+    console.print(table)
+    # Paths on lines of their own, unwrapped, so they can be copied.
+    click.echo(f"pushed model: {summary.pushed_path if summary.pushed else 'nothing pushed'}")
+    click.echo(f"evaluation report: {summary.evaluation_uri or '-'}")
+    click.echo(f"metadata (MLMD): {config.metadata_path}")
+
+
+@main.group()
+def schema() -> None:
+    """Schema helpers."""
+
+
+@schema.command("infer")
+@click.option("--data", "data_root", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--span", default=None, help="Span YYYYMMDD (default: newest).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write schema.pbtxt.")
+def schema_infer(data_root: str, span: str | None, out: str) -> None:
+    """Bootstrap a schema from one span with TFDV; curate domains and ranges by hand afterwards."""
+    import tensorflow_data_validation as tfdv
+
+    from pipeline.clicklog import list_spans, span_files
+
+    spans = list_spans(data_root)
+    if not spans:
+        _fail(f"no span-YYYYMMDD folders under {data_root}")
+    target = int(span) if span else spans[-1]
+    files = span_files(data_root, target)
+    if not files:
+        _fail(f"span {target} has no part-*.tfrecord.gz files under {data_root}")
+    stats = tfdv.generate_statistics_from_tfrecord(data_location=str(files[0].parent / "part-*.tfrecord.gz"))
+    tfdv.write_schema_text(tfdv.infer_schema(stats), out)
+    console.print(f"wrote {out} from span {target}; review presence, domains and ranges before using it")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Writing and reading the click-log layout `<root>/span-YYYYMMDD/part-NNNNN.tfrecord.gz`.
+
+Shards are written under a hidden temporary name and renamed when complete, so ExampleGen's
+`part-*.tfrecord.gz` pattern never matches a half-written file, even if the writer is killed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+import tensorflow as tf
+
+from components.features import RAW_FEATURES
+
+SPAN_DIR_RE = re.compile(r"^span-(\d{8})$")
+SPAN_GLOB = "span-{SPAN}"
+
+
+def span_dir_name(day: dt.date) -> str:
+    return f"span-{day:%Y%m%d}"
+
+
+def span_number(day: dt.date) -> int:
+    """TFX span number of a day: the YYYYMMDD digits that `{SPAN}` matches in the folder name."""
+    return int(f"{day:%Y%m%d}")
+
+
+def list_spans(root: str | Path) -> list[int]:
+    """Span numbers present under root, oldest first (folders not named span-YYYYMMDD are ignored)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in root.iterdir() if p.is_dir() and (m := SPAN_DIR_RE.match(p.name)))
+
+
+def to_example(event: Mapping[str, object]) -> tf.train.Example:
+    """Build a tf.train.Example from a dict of raw feature values; absent/None optional features are omitted."""
+    feature = {}
+    for name, spec in RAW_FEATURES.items():
+        value = event.get(name)
+        if value is None:
+            if spec.required:
+                raise ValueError(f"event is missing required feature {name!r}: {dict(event)}")
+            continue
+        if spec.dtype == "bytes":
+            data = value if isinstance(value, bytes) else str(value).encode()
+            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))
+        elif spec.dtype == "int64":
+            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+        else:
+            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+class SpanWriter:
+    """Streams serialized examples of one span into gzip shards of at most `shard_size` records."""
+
+    def __init__(self, root: str | Path, day: dt.date, shard_size: int = 100_000):
+        self.dir = Path(root) / span_dir_name(day)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if any(self.dir.glob("part-*.tfrecord.gz")):
+            # Appending to a finished span would silently double its events.
+            raise FileExistsError(f"{self.dir} already holds shards; remove it or write to another folder")
+        self.shard_size = shard_size
+        self._shard_index = 0
+        self._writer: tf.io.TFRecordWriter | None = None
+        self._tmp: Path | None = None
+        self._in_shard = 0
+        self.count = 0
+        self.files: list[Path] = []
+
+    def write(self, example: tf.train.Example | bytes) -> None:
+        if self._writer is None:
+            self._tmp = self.dir / f".part-{self._shard_index:05d}.tfrecord.gz.tmp"
+            self._writer = tf.io.TFRecordWriter(str(self._tmp), options="GZIP")
+        self._writer.write(example if isinstance(example, bytes) else example.SerializeToString())
+        self._in_shard += 1
+        self.count += 1
+        if self._in_shard >= self.shard_size:
+            self._finish_shard()
+
+    def _finish_shard(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        final = self.dir / f"part-{self._shard_index:05d}.tfrecord.gz"
+        os.replace(self._tmp, final)
+        self.files.append(final)
+        self._writer, self._tmp, self._in_shard = None, None, 0
+        self._shard_index += 1
+
+    def close(self) -> None:
+        self._finish_shard()
+
+    def __enter__(self) -> SpanWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        elif self._writer is not None:  # never leave a partial shard that looks finished
+            self._writer.close()
+            self._tmp.unlink(missing_ok=True)
+
+
+def read_examples(files: Iterable[str | Path]) -> Iterator[dict[str, object]]:
+    """Yield each record of gzip TFRecord files as a dict of python values (tests and tooling)."""
+    for f in files:
+        for raw in tf.data.TFRecordDataset(str(f), compression_type="GZIP").as_numpy_iterator():
+            ex = tf.train.Example.FromString(raw)
+            row: dict[str, object] = {}
+            for name, feat in ex.features.feature.items():
+                kind = feat.WhichOneof("kind")
+                values = list(getattr(feat, kind).value)
+                if values:
+                    v = values[0]
+                    row[name] = v.decode() if isinstance(v, bytes) else v
+            yield row
+
+
+def span_files(root: str | Path, span: int) -> list[Path]:
+    return sorted((Path(root) / f"span-{span}").glob("part-*.tfrecord.gz"))

@@ -1,0 +1,200 @@
+"""The one validated configuration of a recpipe run.
+
+Every setting a run depends on (paths, split, hyperparameters, gates, Beam args) lives here with its
+default, so configs/*.yaml only says what differs. Unknown keys and wrong types are refused with the
+dotted name of the key, because a typo in a nightly job's YAML must fail loudly, not be ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    root: str = Field("data/clicklog", description="Folder holding span-YYYYMMDD/ folders of gzip TFRecords.")
+    span: Literal["latest"] | int = Field(
+        "latest", description="'latest' picks the newest span; an int YYYYMMDD picks that span."
+    )
+    file_pattern: str = "part-*.tfrecord.gz"
+    train_buckets: int = Field(4, ge=1, description="Hash buckets sent to the train split.")
+    eval_buckets: int = Field(1, ge=1, description="Hash buckets sent to the eval split.")
+    split_feature: str | None = Field(
+        None, description="Feature hashed to split (e.g. user_id); None hashes the whole example."
+    )
+
+    @field_validator("span")
+    @classmethod
+    def _span_is_a_date(cls, v: Any) -> Any:
+        if isinstance(v, int) and not (19000101 <= v <= 29991231):
+            raise ValueError(f"span must be 'latest' or a date YYYYMMDD, got {v}")
+        return v
+
+
+class TransformConfig(_Strict):
+    id_oov_buckets: int = Field(10, ge=1, description="OOV buckets for user_id / item_id vocabularies.")
+    category_oov_buckets: int = Field(1, ge=1, description="OOV buckets for device / item_category.")
+    id_vocab_min_frequency: int = Field(1, ge=1, description="Ids seen fewer times than this map to OOV.")
+    quantile_buckets: int = Field(8, ge=2, description="Buckets for user_age, position and hour of day.")
+
+
+class TrainerConfig(_Strict):
+    epochs: int = Field(5, ge=1)
+    batch_size: int = Field(1024, ge=1)
+    learning_rate: float = Field(0.003, gt=0)
+    gmf_dim: int = Field(16, ge=1, description="GMF tower embedding size.")
+    mlp_dim: int = Field(16, ge=1, description="MLP tower embedding size for user and item.")
+    side_dim: int = Field(4, ge=1, description="Embedding size of each categorical side feature.")
+    mlp_layers: list[int] = Field(default_factory=lambda: [64, 32, 16])
+    l2: float = Field(1e-5, ge=0, description="L2 penalty on embeddings.")
+    shuffle_buffer: int = Field(20000, ge=1)
+    seed: int = 42
+
+    @field_validator("mlp_layers")
+    @classmethod
+    def _layers_positive(cls, v: list[int]) -> list[int]:
+        if not v or any(n <= 0 for n in v):
+            raise ValueError("mlp_layers must be a non-empty list of positive layer widths")
+        return v
+
+
+class EvaluationConfig(_Strict):
+    auc_lower_bound: float = Field(0.65, ge=0, le=1, description="Bless only if AUC >= this.")
+    ndcg_lower_bound: float = Field(0.5, ge=0, le=1, description="Bless only if NDCG@k >= this.")
+    ndcg_top_k: int = Field(10, ge=1)
+    max_auc_drop: float = Field(
+        0.01, ge=0, le=1, description="Bless only if AUC >= baseline AUC - this (baseline = last blessed)."
+    )
+    max_ndcg_drop: float = Field(0.01, ge=0, le=1)
+    slice_features: list[str] = Field(default_factory=lambda: ["device"])
+
+
+class ServingConfig(_Strict):
+    root: str = Field("serving", description="TF Serving model base directory's parent.")
+    model_name: str = Field("recommender", pattern=r"^[A-Za-z0-9_\-]+$")
+
+
+class BeamConfig(_Strict):
+    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
+    direct_num_workers: int = Field(1, ge=0, description="0 = one per core.")
+    extra_args: list[str] = Field(default_factory=list)
+
+    def pipeline_args(self) -> list[str]:
+        return [
+            f"--direct_running_mode={self.direct_running_mode}",
+            f"--direct_num_workers={self.direct_num_workers}",
+            *self.extra_args,
+        ]
+
+
+class RecpipeConfig(_Strict):
+    pipeline_name: str = Field("recpipe", pattern=r"^[A-Za-z0-9_\-]+$")
+    run_root: str = Field("runs/local", description="Pipeline root; MLMD SQLite lives under it.")
+    schema_dir: str = Field("schema", description="Folder holding the curated schema.pbtxt.")
+    enable_cache: bool = True
+    data: DataConfig = Field(default_factory=DataConfig)
+    transform: TransformConfig = Field(default_factory=TransformConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+    beam: BeamConfig = Field(default_factory=BeamConfig)
+
+    @model_validator(mode="after")
+    def _slices_are_features(self) -> RecpipeConfig:
+        from components.features import RAW_FEATURES  # one source for feature names
+
+        unknown = [f for f in self.evaluation.slice_features if f not in RAW_FEATURES]
+        if unknown:
+            raise ValueError(f"evaluation.slice_features names unknown features {unknown}; known: {sorted(RAW_FEATURES)}")
+        return self
+
+    # Paths derived from the config: one place, so runners and reports agree.
+    @property
+    def metadata_path(self) -> str:
+        return str(Path(self.run_root) / "metadata.sqlite")
+
+    @property
+    def pipeline_root(self) -> str:
+        return str(Path(self.run_root) / "pipeline")
+
+    @property
+    def serving_model_dir(self) -> str:
+        return str(Path(self.serving.root) / self.serving.model_name)
+
+    @property
+    def schema_file(self) -> str:
+        return str(Path(self.schema_dir) / "schema.pbtxt")
+
+    def with_overrides(self, **dotted: Any) -> RecpipeConfig:
+        """Return a copy with `section.key=value` overrides applied and re-validated."""
+        data = self.model_dump()
+        for key, value in dotted.items():
+            node = data
+            *parents, leaf = key.split(".")
+            for part in parents:
+                node = node[part]
+            node[leaf] = value
+        return _validate(data, source="<overrides>")
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"invalid config {source}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<top level>"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (remove it or check its spelling)")
+        else:
+            lines.append(f"  {key}: {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def _validate(data: dict[str, Any], source: str) -> RecpipeConfig:
+    try:
+        return RecpipeConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source)) from None
+
+
+def load_config(path: str | Path, base_dir: str | Path | None = None) -> RecpipeConfig:
+    """Read and validate a YAML config.
+
+    Relative paths in it are taken relative to `base_dir` (default: the current directory), which is
+    where `make` and the CLI run, so configs stay portable between a laptop and a pod.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path} (see configs/ for examples)")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config {path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path} must be a mapping of keys, got {type(data).__name__}")
+    config = _validate(data, source=str(path))
+    if base_dir is not None:
+        config = resolve_paths(config, Path(base_dir))
+    return config
+
+
+def resolve_paths(config: RecpipeConfig, base_dir: Path) -> RecpipeConfig:
+    """Make every path in the config absolute against base_dir (TFX artifacts store absolute URIs)."""
+
+    def absolute(p: str) -> str:
+        return str((base_dir / p).resolve()) if "://" not in p else p
+
+    return config.with_overrides(
+        run_root=absolute(config.run_root),
+        schema_dir=absolute(config.schema_dir),
+        **{"data.root": absolute(config.data.root), "serving.root": absolute(config.serving.root)},
+    )

@@ -1,0 +1,167 @@
+"""What a run did, read back from MLMD: data counts, anomalies, metrics against the bars, blessing, push.
+
+The runners only know whether the DAG finished; what a user needs at 7 am (did a model ship, and if not,
+which gate said no) lives in the artifacts, so the summary is read from the metadata store itself.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline.config import RecpipeConfig
+
+
+@dataclass
+class GateResult:
+    metric: str
+    value: float | None
+    lower_bound: float
+    baseline: float | None = None
+    max_drop: float | None = None
+
+    @property
+    def passed(self) -> bool:
+        if self.value is None or self.value < self.lower_bound:
+            return False
+        return self.baseline is None or self.value >= self.baseline - (self.max_drop or 0.0)
+
+
+@dataclass
+class RunSummary:
+    node_states: dict[str, str] = field(default_factory=dict)
+    span: int | None = None
+    split_counts: dict[str, int] = field(default_factory=dict)
+    anomalies: list[str] = field(default_factory=list)
+    gates: list[GateResult] = field(default_factory=list)
+    slice_auc: dict[str, float] = field(default_factory=dict)
+    blessed: bool | None = None
+    pushed: bool = False
+    pushed_path: str | None = None
+    evaluation_uri: str | None = None
+    model_uri: str | None = None
+
+    @property
+    def has_baseline(self) -> bool:
+        return any(g.baseline is not None for g in self.gates)
+
+
+_STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+
+
+def _store(config: RecpipeConfig) -> metadata_store.MetadataStore:
+    conn = metadata_store_pb2.ConnectionConfig()
+    conn.sqlite.filename_uri = config.metadata_path
+    conn.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(conn)
+
+
+def _latest_outputs(store, config: RecpipeConfig, since_ms: int) -> tuple[dict[str, str], dict[str, list]]:
+    """Per node: state of its newest execution since `since_ms`, and that execution's output artifacts."""
+    states: dict[str, str] = {}
+    outputs: dict[str, list] = {}
+    prefix = f"{config.pipeline_name}."
+    for ctx in store.get_contexts_by_type("node"):
+        if not ctx.name.startswith(prefix):
+            continue
+        node = ctx.name[len(prefix):]
+        executions = [e for e in store.get_executions_by_context(ctx.id) if e.create_time_since_epoch >= since_ms]
+        if not executions:
+            continue
+        newest = max(executions, key=lambda e: e.id)
+        states[node] = _STATES.get(newest.last_known_state, "UNKNOWN")
+        out_ids = [ev.artifact_id for ev in store.get_events_by_execution_ids([newest.id])
+                   if ev.type == metadata_store_pb2.Event.OUTPUT]
+        outputs[node] = store.get_artifacts_by_id(out_ids) if out_ids else []
+    return states, outputs
+
+
+def _typed(store, artifacts: list, type_name: str):
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    matching = [a for a in artifacts if types.get(a.type_id) == type_name]
+    return max(matching, key=lambda a: a.id) if matching else None
+
+
+def _prop(artifact, name: str):
+    value = artifact.custom_properties.get(name) or artifact.properties.get(name)
+    if value is None:
+        return None
+    return value.int_value if value.HasField("int_value") else value.string_value
+
+
+def _split_counts(stats_uri: str) -> dict[str, int]:
+    import tensorflow_data_validation as tfdv
+
+    counts = {}
+    for path in sorted(glob.glob(os.path.join(stats_uri, "Split-*", "FeatureStats.pb"))):
+        split = os.path.basename(os.path.dirname(path))[len("Split-"):]
+        counts[split] = int(tfdv.load_stats_binary(path).datasets[0].num_examples)
+    return counts
+
+
+def _metrics(evaluation_uri: str) -> tuple[dict[tuple[str, str], float], dict[str, float]]:
+    """{(metric, model): value} on the overall slice, and {slice: candidate AUC} for the other slices."""
+    import tensorflow_model_analysis as tfma
+
+    overall: dict[tuple[str, str], float] = {}
+    slices: dict[str, float] = {}
+    for metrics in tfma.load_metrics(evaluation_uri):
+        slice_name = ",".join(f"{c.column}={c.bytes_value.decode() or c.int64_value}" for c in metrics.slice_key.single_slice_keys)
+        for kv in metrics.metric_keys_and_values:
+            key = kv.key
+            if key.is_diff or not kv.value.HasField("double_value"):
+                continue
+            model = key.model_name or "candidate"
+            value = kv.value.double_value.value
+            if not slice_name:
+                overall[(key.name, model)] = value
+            elif key.name == "auc" and model == "candidate":
+                slices[slice_name] = value
+    return overall, slices
+
+
+def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
+    from components.anomaly_gate import describe, read_anomalies
+
+    summary = RunSummary()
+    if not os.path.exists(config.metadata_path):
+        return summary
+    store = _store(config)
+    summary.node_states, outputs = _latest_outputs(store, config, since_ms)
+
+    if examples := _typed(store, outputs.get("ImportExampleGen", []), "Examples"):
+        summary.span = _prop(examples, "span")
+    if stats := _typed(store, outputs.get("StatisticsGen", []), "ExampleStatistics"):
+        summary.split_counts = _split_counts(stats.uri)
+    if anomalies := _typed(store, outputs.get("ExampleValidator", []), "ExampleAnomalies"):
+        summary.anomalies = describe(read_anomalies(_as_tfx_artifact(anomalies, "ExampleAnomalies")))
+    if model := _typed(store, outputs.get("Trainer", []), "Model"):
+        summary.model_uri = model.uri
+    if evaluation := _typed(store, outputs.get("Evaluator", []), "ModelEvaluation"):
+        summary.evaluation_uri = evaluation.uri
+        overall, summary.slice_auc = _metrics(evaluation.uri)
+        ev = config.evaluation
+        summary.gates = [
+            GateResult("AUC", overall.get(("auc", "candidate")), ev.auc_lower_bound,
+                       overall.get(("auc", "baseline")), ev.max_auc_drop),
+            GateResult(f"NDCG@{ev.ndcg_top_k}", overall.get(("ndcg", "candidate")), ev.ndcg_lower_bound,
+                       overall.get(("ndcg", "baseline")), ev.max_ndcg_drop),
+        ]
+    if blessing := _typed(store, outputs.get("Evaluator", []), "ModelBlessing"):
+        summary.blessed = bool(_prop(blessing, "blessed"))
+    if pushed := _typed(store, outputs.get("Pusher", []), "PushedModel"):
+        summary.pushed = bool(_prop(pushed, "pushed"))
+        summary.pushed_path = _prop(pushed, "pushed_destination") or None
+    return summary
+
+
+def _as_tfx_artifact(mlmd_artifact, type_name: str):
+    from tfx.types import standard_artifacts
+
+    artifact = getattr(standard_artifacts, type_name)()
+    artifact.set_mlmd_artifact(mlmd_artifact)
+    return artifact

@@ -1,0 +1,52 @@
+"""Test helpers: run preprocessing_fn in memory with TFT's Beam implementation, score AUC."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import tensorflow_data_validation as tfdv
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata
+
+from components.features import RAW_FEATURES
+from components.transform import preprocessing_fn
+
+SCHEMA = Path(__file__).resolve().parents[1] / "schema" / "schema.pbtxt"
+
+
+def as_instances(rows: list[dict]) -> list[dict]:
+    """Python event dicts -> TFT instance dicts (FixedLen [1] features as 1-lists, absent optional as [])."""
+    out = []
+    for row in rows:
+        inst = {}
+        for name, spec in RAW_FEATURES.items():
+            v = row.get(name)
+            if spec.dtype == "bytes" and v is not None:
+                v = v.encode() if isinstance(v, str) else v
+            inst[name] = [] if v is None else [v]
+        out.append(inst)
+    return out
+
+
+def transform_in_memory(train_rows: list[dict], other_rows: list[dict] | None = None, custom_config=None):
+    """Analyze on train_rows; return (transformed train, transformed other, transform_output_dir)."""
+    metadata = dataset_metadata.DatasetMetadata(tfdv.load_schema_text(str(SCHEMA)))
+    fn = (lambda inputs: preprocessing_fn(inputs, custom_config)) if custom_config else preprocessing_fn
+    with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
+        (train_t, _), transform_fn = (as_instances(train_rows), metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
+        other_t = None
+        if other_rows is not None:
+            other_t, _ = ((as_instances(other_rows), metadata), transform_fn) | tft_beam.TransformDataset()
+    return train_t, other_t
+
+
+def columns(instances: list[dict]) -> dict[str, np.ndarray]:
+    return {k: np.array([inst[k] for inst in instances]) for k in instances[0]}
+
+
+def auc(labels, scores) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores))

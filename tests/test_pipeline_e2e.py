@@ -1,0 +1,178 @@
+"""The whole pipeline on a few thousand synthetic events, on the local and the Beam runner.
+
+One MLMD store and one serving path across the tests, in order, as a user's nights would be:
+night 1 through the CLI, night 2 on the Beam runner against night 1's model as baseline, then reruns
+whose thresholds force each gate to say no, then a night with broken data. Transform and Trainer are
+cached in the reruns, so only the Evaluator and the Pusher run again.
+"""
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import make_config
+
+from components import features as F
+from pipeline.clicklog import SpanWriter, read_examples, span_files, to_example
+from pipeline.cli import main as cli
+from pipeline.run_summary import summarize
+from pipeline.runners import RunFailed, run_pipeline
+from pipeline.serving import latest_version_dir, list_versions, predict_rest
+from pipeline.synthetic import SyntheticSpec, generate
+
+pytestmark = pytest.mark.e2e
+
+DAY1, DAY2 = 20240101, 20240102
+
+
+def _tree_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(f.relative_to(path)).encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    data = tmp / "clicklog"
+    generate(data, SyntheticSpec(days=2, events_per_day=4000, seed=3, users=300, items=150))
+    return tmp, data
+
+
+@pytest.fixture(scope="module")
+def night1(world):
+    """Night 1 exactly as a user runs it: `recpipe run --config ... --span 20240101`."""
+    tmp, data = world
+    config = make_config(tmp, data)
+    config_file = tmp / "night.yaml"
+    config_file.write_text(yaml.safe_dump(config.model_dump()))
+    started = int(time.time() * 1000)
+    result = CliRunner().invoke(cli, ["run", "--config", str(config_file), "--span", str(DAY1)])
+    assert result.exit_code == 0, result.output
+    return config, summarize(config, started), result.output
+
+
+@pytest.fixture(scope="module")
+def night2(night1):
+    config, _, _ = night1
+    return config, run_pipeline(config, runner="beam")  # span: latest = DAY2
+
+
+def test_night1_runs_every_component_blesses_and_pushes(night1):
+    config, summary, output = night1
+    assert summary.span == DAY1
+    assert set(summary.node_states) >= {"ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+                                        "AnomalyGate", "Transform", "Trainer", "Evaluator", "Pusher"}
+    assert set(summary.node_states.values()) == {"COMPLETE"}
+    assert sum(summary.split_counts.values()) == 4000 and summary.split_counts["train"] > summary.split_counts["eval"]
+    assert summary.anomalies == []
+    assert not summary.has_baseline and summary.blessed is True and summary.pushed
+    assert list_versions(config.serving_model_dir) == [int(Path(summary.pushed_path).name)]
+    # What the user reads at the end of `recpipe run`:
+    for words in ("anomalies", "none", "AUC", "NDCG@10", "BLESSED", summary.pushed_path):
+        assert words in output
+
+
+def test_pushed_model_answers_a_tf_serving_rest_request(night1):
+    config, summary, _ = night1
+    version_dir = latest_version_dir(config.serving_model_dir)
+    assert (version_dir / "saved_model.pb").is_file() and (version_dir / "variables").is_dir()
+    events = list(read_examples(span_files(config.data.root, DAY1)))[:5]
+    instances = [{name: e.get(name, -1) for name in F.SERVING_FEATURES} for e in events]
+    instances[0][F.USER_ID] = "a-user-never-seen"  # new users are scored through the OOV buckets
+    body = json.dumps({"signature_name": "serving_default", "instances": instances})
+
+    response = predict_rest(version_dir, body)
+
+    probabilities = response["predictions"]
+    assert len(probabilities) == 5 and all(0.0 <= p <= 1.0 for p in probabilities)
+    # The tf.Example signature (gRPC clients, TFMA) gives the same scores for the same impressions.
+    import tensorflow as tf
+
+    model = tf.saved_model.load(str(version_dir))
+    serialized = [to_example({**e, F.USER_ID: i[F.USER_ID]}).SerializeToString() for e, i in zip(events, instances)]
+    by_example = model.signatures["serving_tf_example"](examples=tf.constant(serialized))["click_probability"]
+    assert by_example.numpy().tolist() == pytest.approx(probabilities, abs=1e-5)
+    transformed = model.signatures["transform_features"](examples=tf.constant(serialized))
+    assert {F.T_USER, F.T_ITEM, F.T_PRICE} <= set(transformed)
+
+
+def test_rest_request_missing_an_input_is_refused_with_its_name(night1):
+    config, _, _ = night1
+    with pytest.raises(ValueError, match="item_price"):
+        predict_rest(latest_version_dir(config.serving_model_dir),
+                     {"instances": [{"user_id": "u1", "item_id": "i1"}]})
+
+
+def test_night2_on_beam_runner_compares_with_the_blessed_baseline(night2):
+    config, summary = night2
+    assert summary.span == DAY2
+    assert summary.node_states["Trainer"] == "COMPLETE", "new span -> new model"
+    assert summary.has_baseline, "night 1's blessed model must be the baseline"
+    assert all(g.baseline is not None and g.value is not None for g in summary.gates)
+    assert summary.blessed is not None
+    if summary.blessed:
+        assert summary.pushed and len(list_versions(config.serving_model_dir)) == 2
+
+
+@pytest.mark.parametrize(
+    "overrides, failing, passing",
+    [
+        ({"evaluation.auc_lower_bound": 0.99}, "auc", "ndcg"),
+        ({"evaluation.ndcg_lower_bound": 0.999}, "ndcg", "auc"),
+    ],
+)
+def test_each_gate_alone_can_refuse_and_then_nothing_is_pushed(night2, overrides, failing, passing):
+    import tensorflow_model_analysis as tfma
+
+    config, _ = night2
+    # Generous drops so only the forced absolute bar can fail.
+    config = config.with_overrides(**overrides, **{"evaluation.max_auc_drop": 1.0, "evaluation.max_ndcg_drop": 1.0})
+    versions = list_versions(config.serving_model_dir)
+    served = _tree_digest(latest_version_dir(config.serving_model_dir))
+
+    summary = run_pipeline(config)
+
+    assert summary.node_states["Trainer"] == "CACHED" and summary.node_states["Evaluator"] == "COMPLETE"
+    assert summary.blessed is False and not summary.pushed
+    failed = {f.metric_key.name for f in tfma.load_validation_result(summary.evaluation_uri).metric_validations_per_slice[0].failures}
+    assert failed == {failing}, f"TFMA should refuse on {failing} alone, refused on {failed}"
+    gates = {g.metric.split("@")[0].lower(): g.passed for g in summary.gates}
+    assert gates == {failing: False, passing: True}
+    assert list_versions(config.serving_model_dir) == versions
+    assert _tree_digest(latest_version_dir(config.serving_model_dir)) == served
+
+
+def test_anomalous_span_stops_before_training_and_serving_is_untouched(night2, tmp_path):
+    config, _ = night2
+    bad_root = tmp_path / "clicklog"
+    shutil.copytree(Path(config.data.root) / f"span-{DAY2}", bad_root / f"span-{DAY2}")
+    events = list(read_examples(span_files(config.data.root, DAY2)))[:2000]
+    import datetime as dt
+
+    with SpanWriter(bad_root, dt.date(2024, 1, 3)) as writer:
+        for i, e in enumerate(events):
+            if i % 50 == 0:
+                e = {**e, F.DEVICE: "smartwatch", F.ITEM_PRICE: -5.0}
+            writer.write(to_example(e))
+    versions = list_versions(config.serving_model_dir)
+    served = _tree_digest(latest_version_dir(config.serving_model_dir))
+
+    with pytest.raises(RunFailed) as failure:
+        run_pipeline(config.with_overrides(**{"data.root": str(bad_root)}))
+
+    message = str(failure.value)
+    assert "DataAnomaliesError" in message and "'device'" in message and "'item_price'" in message
+    assert "smartwatch" in message and "schema/schema.pbtxt" in message
+    states = failure.value.summary.node_states
+    assert states["ExampleValidator"] == "COMPLETE" and "Transform" not in states and "Trainer" not in states
+    assert any("device" in line for line in failure.value.summary.anomalies)
+    assert list_versions(config.serving_model_dir) == versions
+    assert _tree_digest(latest_version_dir(config.serving_model_dir)) == served
