@@ -35,7 +35,9 @@ def describe(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list[str
     lines = []
     for split, anomalies in sorted(anomalies_by_split.items()):
         for feature, info in sorted(anomalies.anomaly_info.items()):
-            reasons = "; ".join(f"{r.short_description}: {r.description}" for r in info.reason) or info.description
+            reasons = (
+                "; ".join(f"{r.short_description}: {r.description}" for r in info.reason) or info.description
+            )
             lines.append(f"[{split}] feature '{feature}': {reasons}")
         if anomalies.HasField("dataset_anomaly_info"):
             lines.append(f"[{split}] dataset: {anomalies.dataset_anomaly_info.description}")
@@ -43,7 +45,9 @@ def describe(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list[str
 
 
 @tfx.dsl.components.component
-def AnomalyGate(anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies]) -> None:
+def AnomalyGate(
+    anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
+) -> None:
     problems = describe(read_anomalies(anomalies))
     if problems:
         raise DataAnomaliesError(

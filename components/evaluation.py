@@ -47,7 +47,9 @@ def build_eval_config(
             tfma.MetricsSpec(
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(class_name="AUC", per_slice_thresholds=_bar(auc_lower_bound, max_auc_drop)),
+                    tfma.MetricConfig(
+                        class_name="AUC", per_slice_thresholds=_bar(auc_lower_bound, max_auc_drop)
+                    ),
                     tfma.MetricConfig(class_name="BinaryCrossentropy"),
                     tfma.MetricConfig(class_name="MeanLabel"),
                     tfma.MetricConfig(class_name="MeanPrediction"),

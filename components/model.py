@@ -40,10 +40,16 @@ class ModelParams:
 
 INPUT_FEATURES = (F.T_USER, F.T_ITEM, F.T_DEVICE, F.T_CATEGORY, F.T_PRICE, F.T_AGE, F.T_POSITION, F.T_HOUR)
 
+# Order of the MLP tower's concatenated inputs; components/recommend.py splits the first layer's kernel
+# by it, so the two must never disagree.
+MLP_INPUT_ORDER = ("mlp_user", "mlp_item", "device", "category", "age", "position", "hour", "price")
+
 
 def build_neumf(shape: ModelShape, params: ModelParams) -> keras.Model:
     """Build and compile NeuMF. Inputs are named by the transformed feature names, each a [batch] tensor."""
-    ints = {name: keras.Input(shape=(), dtype="int64", name=name) for name in INPUT_FEATURES if name != F.T_PRICE}
+    ints = {
+        name: keras.Input(shape=(), dtype="int64", name=name) for name in INPUT_FEATURES if name != F.T_PRICE
+    }
     price = keras.Input(shape=(), dtype="float32", name=F.T_PRICE)
     reg = keras.regularizers.l2(params.l2)
 
@@ -52,22 +58,24 @@ def build_neumf(shape: ModelShape, params: ModelParams) -> keras.Model:
 
     # GMF: element-wise product of user and item embeddings (a generalised matrix factorisation).
     gmf = keras.layers.Multiply(name="gmf")(
-        [embed("gmf_user", shape.users, params.gmf_dim, ints[F.T_USER]),
-         embed("gmf_item", shape.items, params.gmf_dim, ints[F.T_ITEM])])
-
-    # MLP: concatenated user, item and side-feature embeddings through a tower of ReLU layers.
-    mlp = keras.layers.Concatenate(name="mlp_input")(
         [
-            embed("mlp_user", shape.users, params.mlp_dim, ints[F.T_USER]),
-            embed("mlp_item", shape.items, params.mlp_dim, ints[F.T_ITEM]),
-            embed("device", shape.devices, params.side_dim, ints[F.T_DEVICE]),
-            embed("category", shape.categories, params.side_dim, ints[F.T_CATEGORY]),
-            embed("age", shape.age_buckets, params.side_dim, ints[F.T_AGE]),
-            embed("position", shape.position_buckets, params.side_dim, ints[F.T_POSITION]),
-            embed("hour", shape.hour_buckets, params.side_dim, ints[F.T_HOUR]),
-            keras.layers.Reshape((1,), name="price")(price),
+            embed("gmf_user", shape.users, params.gmf_dim, ints[F.T_USER]),
+            embed("gmf_item", shape.items, params.gmf_dim, ints[F.T_ITEM]),
         ]
     )
+
+    # MLP: concatenated user, item and side-feature embeddings through a tower of ReLU layers.
+    mlp_inputs = {
+        "mlp_user": embed("mlp_user", shape.users, params.mlp_dim, ints[F.T_USER]),
+        "mlp_item": embed("mlp_item", shape.items, params.mlp_dim, ints[F.T_ITEM]),
+        "device": embed("device", shape.devices, params.side_dim, ints[F.T_DEVICE]),
+        "category": embed("category", shape.categories, params.side_dim, ints[F.T_CATEGORY]),
+        "age": embed("age", shape.age_buckets, params.side_dim, ints[F.T_AGE]),
+        "position": embed("position", shape.position_buckets, params.side_dim, ints[F.T_POSITION]),
+        "hour": embed("hour", shape.hour_buckets, params.side_dim, ints[F.T_HOUR]),
+        "price": keras.layers.Reshape((1,), name="price")(price),
+    }
+    mlp = keras.layers.Concatenate(name="mlp_input")([mlp_inputs[name] for name in MLP_INPUT_ORDER])
     for i, width in enumerate(params.mlp_layers):
         mlp = keras.layers.Dense(width, activation="relu", name=f"mlp_{i}")(mlp)
 

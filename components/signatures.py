@@ -29,7 +29,9 @@ RAW_INPUT_SPECS = {
 assert set(RAW_INPUT_SPECS) == set(F.SERVING_FEATURES)
 
 
-def make_signatures(model, tf_transform_output: tft.TFTransformOutput) -> dict[str, tf.types.experimental.ConcreteFunction]:
+def make_signatures(
+    model, tf_transform_output: tft.TFTransformOutput
+) -> dict[str, tf.types.experimental.ConcreteFunction]:
     # Keeping the layer on the model makes Keras track it, so the vocabulary assets are saved with it.
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
@@ -49,7 +51,9 @@ def make_signatures(model, tf_transform_output: tft.TFTransformOutput) -> dict[s
         raw.pop(F.LABEL, None)
         return model.tft_layer(raw)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], dtype, name=name) for name, dtype in RAW_INPUT_SPECS.items()])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], dtype, name=name) for name, dtype in RAW_INPUT_SPECS.items()]
+    )
     def serve_raw(user_id, item_id, event_ts, position, device, item_category, item_price, user_age):
         column = lambda t: tf.reshape(t, [-1, 1])  # noqa: E731 - the [batch, 1] shape parse_example gives
         known_age = tf.where(user_age >= 0)

@@ -24,7 +24,9 @@ DEFAULT_TRANSFORM_CONFIG = {
 def _dense(x: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
     """[batch, 1] (dense or sparse) -> [batch]."""
     if isinstance(x, tf.SparseTensor):
-        x = tf.sparse.to_dense(tf.sparse.reset_shape(x, [tf.shape(x, out_type=tf.int64)[0], 1]), default_value=default)
+        x = tf.sparse.to_dense(
+            tf.sparse.reset_shape(x, [tf.shape(x, out_type=tf.int64)[0], 1]), default_value=default
+        )
     return tf.reshape(x, [-1])
 
 
@@ -34,7 +36,9 @@ def _min_frequency(cfg: dict[str, Any]) -> int | None:
     return threshold if threshold > 1 else None
 
 
-def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | None = None) -> dict[str, tf.Tensor]:
+def preprocessing_fn(
+    inputs: dict[str, Any], custom_config: dict[str, Any] | None = None
+) -> dict[str, tf.Tensor]:
     cfg = {**DEFAULT_TRANSFORM_CONFIG, **(custom_config or {})}
     buckets = int(cfg["quantile_buckets"])
     out: dict[str, tf.Tensor] = {}
@@ -42,17 +46,27 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
     # Ids and categories -> vocabulary indices; unseen values land in OOV buckets instead of failing,
     # because tomorrow's users are not in today's vocabulary.
     out[F.T_USER] = tft.compute_and_apply_vocabulary(
-        _dense(inputs[F.USER_ID], b""), num_oov_buckets=int(cfg["id_oov_buckets"]),
-        frequency_threshold=_min_frequency(cfg), vocab_filename=F.VOCAB_FILES[F.USER_ID])
+        _dense(inputs[F.USER_ID], b""),
+        num_oov_buckets=int(cfg["id_oov_buckets"]),
+        frequency_threshold=_min_frequency(cfg),
+        vocab_filename=F.VOCAB_FILES[F.USER_ID],
+    )
     out[F.T_ITEM] = tft.compute_and_apply_vocabulary(
-        _dense(inputs[F.ITEM_ID], b""), num_oov_buckets=int(cfg["id_oov_buckets"]),
-        frequency_threshold=_min_frequency(cfg), vocab_filename=F.VOCAB_FILES[F.ITEM_ID])
+        _dense(inputs[F.ITEM_ID], b""),
+        num_oov_buckets=int(cfg["id_oov_buckets"]),
+        frequency_threshold=_min_frequency(cfg),
+        vocab_filename=F.VOCAB_FILES[F.ITEM_ID],
+    )
     out[F.T_DEVICE] = tft.compute_and_apply_vocabulary(
-        _dense(inputs[F.DEVICE], b"unknown"), num_oov_buckets=int(cfg["category_oov_buckets"]),
-        vocab_filename=F.VOCAB_FILES[F.DEVICE])
+        _dense(inputs[F.DEVICE], b"unknown"),
+        num_oov_buckets=int(cfg["category_oov_buckets"]),
+        vocab_filename=F.VOCAB_FILES[F.DEVICE],
+    )
     out[F.T_CATEGORY] = tft.compute_and_apply_vocabulary(
-        _dense(inputs[F.ITEM_CATEGORY], b"unknown"), num_oov_buckets=int(cfg["category_oov_buckets"]),
-        vocab_filename=F.VOCAB_FILES[F.ITEM_CATEGORY])
+        _dense(inputs[F.ITEM_CATEGORY], b"unknown"),
+        num_oov_buckets=int(cfg["category_oov_buckets"]),
+        vocab_filename=F.VOCAB_FILES[F.ITEM_CATEGORY],
+    )
 
     # Price spans orders of magnitude: z-score its log so one luxury item does not flatten the rest.
     out[F.T_PRICE] = tft.scale_to_z_score(tf.math.log1p(tf.maximum(_dense(inputs[F.ITEM_PRICE], 0.0), 0.0)))

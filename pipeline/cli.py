@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ start-up noise; Python errors still show
 
 import click
 from rich.console import Console
@@ -19,8 +19,8 @@ from rich.table import Table
 from pipeline.config import ConfigError, load_config, resolve_paths
 from pipeline.synthetic import SyntheticSpec
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # never break a path or an error across lines
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str) -> None:
@@ -34,9 +34,19 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write span-YYYYMMDD/ into.")
-@click.option("--days", default=SyntheticSpec.days, show_default=True, type=click.IntRange(1), help="Number of daily spans.")
-@click.option("--events-per-day", default=SyntheticSpec.events_per_day, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Folder to write span-YYYYMMDD/ into."
+)
+@click.option(
+    "--days",
+    default=SyntheticSpec.days,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Number of daily spans.",
+)
+@click.option(
+    "--events-per-day", default=SyntheticSpec.events_per_day, show_default=True, type=click.IntRange(1)
+)
 @click.option("--seed", default=SyntheticSpec.seed, show_default=True, type=int, help="Same seed, same log.")
 @click.option("--users", default=SyntheticSpec.users, show_default=True, type=click.IntRange(1))
 @click.option("--items", default=SyntheticSpec.items, show_default=True, type=click.IntRange(1))
@@ -51,7 +61,9 @@ def generate(out: str, days: int, events_per_day: int, seed: int, users: int, it
         start_day = dt.date.fromisoformat(start)
     except ValueError:
         _fail(f"--start {start!r} is not a date YYYY-MM-DD")
-    spec = SyntheticSpec(days=days, events_per_day=events_per_day, seed=seed, users=users, items=items, start=start_day)
+    spec = SyntheticSpec(
+        days=days, events_per_day=events_per_day, seed=seed, users=users, items=items, start=start_day
+    )
     t0 = time.time()
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("generating click log", total=days * events_per_day)
@@ -59,35 +71,60 @@ def generate(out: str, days: int, events_per_day: int, seed: int, users: int, it
             written = write_log(out, spec, progress=lambda n: progress.advance(task, n))
         except FileExistsError as err:
             _fail(str(err))
-    console.print(f"wrote {sum(written.values()):,} events in {len(written)} spans to {out} ({time.time() - t0:.1f}s)")
+    console.print(
+        f"wrote {sum(written.values()):,} events in {len(written)} spans to {out} ({time.time() - t0:.1f}s)"
+    )
 
 
 @main.command("import-movielens")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--granularity", type=click.Choice(["day", "week", "month", "year", "all"]), default="day",
-              show_default=True, help="Span size by rating timestamp ('all': one span).")
-@click.option("--label", type=click.Choice(["threshold", "all"]), default="threshold", show_default=True,
-              help="'threshold': clicked = rating >= --click-threshold; 'all': every rating is a click.")
+@click.option(
+    "--granularity",
+    type=click.Choice(["day", "week", "month", "year", "all"]),
+    default="day",
+    show_default=True,
+    help="Span size by rating timestamp ('all': one span).",
+)
+@click.option(
+    "--label",
+    type=click.Choice(["threshold", "all"]),
+    default="threshold",
+    show_default=True,
+    help="'threshold': clicked = rating >= --click-threshold; 'all': every rating is a click.",
+)
 @click.option("--click-threshold", default=4.0, show_default=True, type=float)
-@click.option("--negatives", default=0, show_default=True, type=click.IntRange(0),
-              help="Unrated movies sampled per rating as extra non-click impressions.")
+@click.option(
+    "--negatives",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Unrated movies sampled per rating as extra non-click impressions.",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
-def import_movielens_cmd(path: str, out: str, granularity: str, label: str, click_threshold: float,
-                         negatives: int, seed: int) -> None:
+def import_movielens_cmd(
+    path: str, out: str, granularity: str, label: str, click_threshold: float, negatives: int, seed: int
+) -> None:
     """Convert MovieLens ratings (ratings.csv, ratings.dat or u.data; a file or its folder) into the click log."""
     from pipeline.movielens import ImportOptions, import_movielens
 
-    options = ImportOptions(granularity=granularity, label=label, click_threshold=click_threshold,
-                            negatives_per_rating=negatives, seed=seed)
+    options = ImportOptions(
+        granularity=granularity,
+        label=label,
+        click_threshold=click_threshold,
+        negatives_per_rating=negatives,
+        seed=seed,
+    )
     try:
         summary = import_movielens(path, out, options)
     except (FileNotFoundError, FileExistsError, ValueError) as err:
         _fail(str(err))
     events = sum(s["events"] for s in summary.values())
     clicks = sum(s["clicks"] for s in summary.values())
-    console.print(f"wrote {events:,} impressions ({clicks:,} clicks) in {len(summary)} spans to {out}; "
-                  f"newest span {max(summary)}")
+    console.print(
+        f"wrote {events:,} impressions ({clicks:,} clicks) in {len(summary)} spans to {out}; "
+        f"newest span {max(summary)}"
+    )
 
 
 @main.command()
@@ -110,8 +147,10 @@ def run(config_path: str, runner: str, span: str | None, data_root: str | None) 
         config = resolve_paths(config, Path.cwd())
     except ConfigError as err:
         _fail(str(err))
-    console.print(f"running pipeline [bold]{config.pipeline_name}[/] on {runner} runner "
-                  f"(data {config.data.root}, span {config.data.span})")
+    console.print(
+        f"running pipeline [bold]{config.pipeline_name}[/] on {runner} runner "
+        f"(data {config.data.root}, span {config.data.span})"
+    )
     t0 = time.time()
     try:
         summary = run_pipeline(config, runner)
@@ -138,17 +177,163 @@ def print_summary(summary, config, seconds: float) -> None:
         verdict = "[green]pass[/]" if gate.passed else "[red]FAIL[/]"
         table.add_row(gate.metric, f"{value}  (bar: {rule})  {verdict}")
     if summary.slice_auc:
-        table.add_row("AUC by slice", ", ".join(f"{k}: {v:.3f}" for k, v in sorted(summary.slice_auc.items())))
+        table.add_row(
+            "AUC by slice",
+            ", ".join(f"{k}: {auc:.3f} (n={n:,})" for k, (auc, n) in sorted(summary.slice_auc.items())),
+        )
     if summary.gates and not summary.has_baseline:
         table.add_row("baseline", "none yet (first blessed model): absolute bars only")
-    blessed = {True: "[green]BLESSED[/]", False: "[red]NOT BLESSED[/]", None: "not evaluated"}[summary.blessed]
+    blessed = {True: "[green]BLESSED[/]", False: "[red]NOT BLESSED[/]", None: "not evaluated"}[
+        summary.blessed
+    ]
     table.add_row("decision", blessed)
+    if summary.serving_check:
+        table.add_row("serving check", summary.serving_check)
+    if summary.push_reason and not summary.pushed:
+        table.add_row("push", summary.push_reason)
     table.add_row("nodes", ", ".join(f"{k}={v}" for k, v in sorted(summary.node_states.items())))
     console.print(table)
     # Paths on lines of their own, unwrapped, so they can be copied.
     click.echo(f"pushed model: {summary.pushed_path if summary.pushed else 'nothing pushed'}")
     click.echo(f"evaluation report: {summary.evaluation_uri or '-'}")
     click.echo(f"metadata (MLMD): {config.metadata_path}")
+
+
+def _model_options(fn):
+    fn = click.option(
+        "--movies",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="MovieLens movies.csv: print titles next to item ids.",
+    )(fn)
+    fn = click.option(
+        "--model-name", default=None, help="TF Serving model name (default: serving.model_name)."
+    )(fn)
+    fn = click.option("--endpoint", default=None, help="TF Serving REST endpoint, e.g. http://host:8501.")(fn)
+    fn = click.option(
+        "--model-dir",
+        type=click.Path(exists=True, file_okay=False),
+        default=None,
+        help="A pushed model base path or a SavedModel folder (default: the config's serving path).",
+    )(fn)
+    fn = click.option(
+        "--config", "config_path", default="configs/local.yaml", show_default=True, type=click.Path()
+    )(fn)
+    return click.option("--device", default="unknown", show_default=True, help="Request context: device.")(fn)
+
+
+def _open_model(config_path: str, model_dir: str | None, endpoint: str | None, model_name: str | None):
+    """--endpoint: TF Serving over REST; otherwise the newest pushed version, in this process."""
+    from pipeline.serving import InProcessModel, RestModel
+
+    try:
+        if endpoint:
+            name = model_name or (
+                load_config(config_path).serving.model_name if Path(config_path).is_file() else "recommender"
+            )
+            return RestModel(endpoint, name)
+        if model_dir is None:
+            model_dir = resolve_paths(load_config(config_path), Path.cwd()).serving_model_dir
+        return InProcessModel(model_dir)
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+
+
+def _titles(movies: str | None) -> dict[str, str]:
+    if not movies:
+        return {}
+    import pandas as pd
+
+    frame = pd.read_csv(movies, dtype={"movieId": str})
+    return dict(zip(frame["movieId"], frame["title"], strict=True))
+
+
+@main.command("recommend")
+@click.option("--user", required=True, help="User id, as in the click log.")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--exclude", default="", help="Comma-separated item ids not to recommend (e.g. already seen).")
+@_model_options
+def recommend_cmd(
+    user: str,
+    k: int,
+    exclude: str,
+    device: str,
+    config_path: str,
+    model_dir: str | None,
+    endpoint: str | None,
+    model_name: str | None,
+    movies: str | None,
+) -> None:
+    """Top-k items for a user from the served model ("guess you like")."""
+    from pipeline.serving import recommend
+
+    model = _open_model(config_path, model_dir, endpoint, model_name)
+    try:
+        items = recommend(model, user, k, device, [e for e in exclude.split(",") if e])
+    except RuntimeError as err:
+        _fail(str(err))
+    titles = _titles(movies)
+    table = Table(title=f"top {len(items)} for user {user}", title_justify="left")
+    for column in ("rank", "item_id", *(["title"] if titles else []), "score"):
+        table.add_column(column)
+    for rank, (item, score) in enumerate(items, 1):
+        table.add_row(str(rank), item, *([titles.get(item, "?")] if titles else []), f"{score:.4f}")
+    console.print(table)
+
+
+@main.command("predict")
+@click.option("--user", required=True)
+@click.option("--items", required=True, help="Comma-separated item ids to score.")
+@_model_options
+def predict_cmd(
+    user: str,
+    items: str,
+    device: str,
+    config_path: str,
+    model_dir: str | None,
+    endpoint: str | None,
+    model_name: str | None,
+    movies: str | None,
+) -> None:
+    """Click probability of given items for a user (the ranking call)."""
+    from pipeline.serving import score_items
+
+    model = _open_model(config_path, model_dir, endpoint, model_name)
+    try:
+        scored = score_items(model, user, [i for i in items.split(",") if i], device)
+    except RuntimeError as err:
+        _fail(str(err))
+    titles = _titles(movies)
+    for item, score in scored:
+        shown = f"{score:.4f}" if score is not None else "unknown item (not in the model's catalogue)"
+        click.echo(f"{item}\t{titles.get(item, '')}\t{shown}" if titles else f"{item}\t{shown}")
+
+
+@main.command()
+@click.option("--config", "config_path", default="configs/local.yaml", show_default=True, type=click.Path())
+@click.option(
+    "--to",
+    "to_version",
+    type=int,
+    default=None,
+    help="Version to serve (default: the one before the newest).",
+)
+def rollback(config_path: str, to_version: int | None) -> None:
+    """Make an earlier pushed version the served one (newer versions move to <serving root>/.retired/)."""
+    from components.serving_layout import rollback as roll_back
+
+    try:
+        config = resolve_paths(load_config(config_path), Path.cwd())
+        served, retired = roll_back(
+            config.serving.root, config.serving.model_name, to_version, config.serving.base_path_in_server
+        )
+    except (ConfigError, FileNotFoundError, ValueError, PermissionError) as err:
+        _fail(str(err))
+    moved = ", ".join(map(str, retired)) or "none"
+    console.print(
+        f"{config.serving.model_name}: now serving version {served}; retired {moved} to "
+        f"{Path(config.serving.root) / '.retired' / config.serving.model_name}; models.config rewritten"
+    )
 
 
 @main.group()

@@ -83,6 +83,13 @@ class EvaluationConfig(_Strict):
 class ServingConfig(_Strict):
     root: str = Field("serving", description="TF Serving model base directory's parent.")
     model_name: str = Field("recommender", pattern=r"^[A-Za-z0-9_\-]+$")
+    keep_versions: int = Field(5, ge=1, description="Newest versions kept under the model base path.")
+    latency_budget_ms: float = Field(50.0, gt=0, description="Serving check: p99 per warm-up request.")
+    check_repeats: int = Field(50, ge=1, description="Serving check: timed replays of each warm-up request.")
+    base_path_in_server: str | None = Field(
+        None,
+        description="Where TF Serving sees serving.root (e.g. /models) for models.config; None: local path.",
+    )
 
 
 class BeamConfig(_Strict):
@@ -116,7 +123,9 @@ class RecpipeConfig(_Strict):
 
         unknown = [f for f in self.evaluation.slice_features if f not in RAW_FEATURES]
         if unknown:
-            raise ValueError(f"evaluation.slice_features names unknown features {unknown}; known: {sorted(RAW_FEATURES)}")
+            raise ValueError(
+                f"evaluation.slice_features names unknown features {unknown}; known: {sorted(RAW_FEATURES)}"
+            )
         return self
 
     # Paths derived from the config: one place, so runners and reports agree.

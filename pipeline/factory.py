@@ -17,6 +17,8 @@ from tfx import v1 as tfx
 import components
 from components.anomaly_gate import AnomalyGate
 from components.evaluation import build_eval_config
+from components.serving_check import ServingCheck
+from components.serving_push import ServingPusher
 from pipeline.config import RecpipeConfig
 
 TRANSFORM_FN = "components.transform.preprocessing_fn"
@@ -89,7 +91,12 @@ def create_pipeline(config: RecpipeConfig) -> tfx.dsl.Pipeline:
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        custom_config={**config.trainer.model_dump(), **config.transform.model_dump(), "code": fingerprint},
+        custom_config={
+            **config.trainer.model_dump(),
+            **config.transform.model_dump(),
+            "model_name": config.serving.model_name,
+            "code": fingerprint,
+        },
     )
 
     # The last blessed model is the baseline a new model must not fall behind.
@@ -108,23 +115,44 @@ def create_pipeline(config: RecpipeConfig) -> tfx.dsl.Pipeline:
         eval_config=build_eval_config(**config.evaluation.model_dump()),
     )
 
-    # Copy a blessed model to <serving root>/<model name>/<version>/, where TF Serving picks it up.
-    pusher = tfx.components.Pusher(
+    # Load the candidate as TF Serving would, replay its warm-up requests, check shapes and p99 latency.
+    serving_check = ServingCheck(
+        model=trainer.outputs["model"],
+        blessing=evaluator.outputs["blessing"],
+        latency_budget_ms=config.serving.latency_budget_ms,
+        repeats=config.serving.check_repeats,
+    )
+
+    # Only a model blessed by both: a new version under <serving root>/<model name>/, appearing atomically.
+    pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_model_dir)
-        ),
-    )
+        infra_blessing=serving_check.outputs["infra_blessing"],
+        serving_root=config.serving.root,
+        model_name=config.serving.model_name,
+        keep_versions=config.serving.keep_versions,
+        base_path_in_server=config.serving.base_path_in_server or "",
+    ).with_id("Pusher")
 
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[
-            example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
-            transform, trainer, model_resolver, evaluator, pusher,
+            example_gen,
+            statistics_gen,
+            schema_gen,
+            example_validator,
+            anomaly_gate,
+            transform,
+            trainer,
+            model_resolver,
+            evaluator,
+            serving_check,
+            pusher,
         ],
         enable_cache=config.enable_cache,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path),
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_path
+        ),
         beam_pipeline_args=config.beam.pipeline_args(),
     )

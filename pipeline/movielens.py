@@ -52,12 +52,16 @@ def read_ratings(path: str | Path) -> pd.DataFrame:
         expected = {"userId", "movieId", "rating", "timestamp"}
         if not expected <= set(df.columns):
             raise ValueError(f"{path}: expected columns {sorted(expected)}, found {list(df.columns)}")
-        df = df.rename(columns={"userId": "user", "movieId": "item", "rating": "rating", "timestamp": "ts"})[names]
+        df = df.rename(columns={"userId": "user", "movieId": "item", "rating": "rating", "timestamp": "ts"})[
+            names
+        ]
     else:
         raise ValueError(f"{path}: unknown ratings format; give ratings.csv, ratings.dat or u.data")
     if df[names].isna().any().any():
         bad = df[df[names].isna().any(axis=1)].index[0]
-        raise ValueError(f"{path}: row {bad + 1} has a missing field; each row needs user, item, rating, timestamp")
+        raise ValueError(
+            f"{path}: row {bad + 1} has a missing field; each row needs user, item, rating, timestamp"
+        )
     return df.astype({"user": str, "item": str, "rating": float, "ts": np.int64})
 
 
@@ -67,13 +71,37 @@ def read_genres(folder: Path) -> dict[str, str]:
         m = pd.read_csv(folder / "movies.csv", dtype={"movieId": str})
         return dict(zip(m["movieId"], m["genres"].str.split("|").str[0].str.lower(), strict=True))
     if (folder / "movies.dat").is_file():
-        m = pd.read_csv(folder / "movies.dat", sep="::", names=["item", "title", "genres"], engine="python",
-                        encoding="latin-1", dtype={"item": str})
+        m = pd.read_csv(
+            folder / "movies.dat",
+            sep="::",
+            names=["item", "title", "genres"],
+            engine="python",
+            encoding="latin-1",
+            dtype={"item": str},
+        )
         return dict(zip(m["item"], m["genres"].str.split("|").str[0].str.lower(), strict=True))
     if (folder / "u.item").is_file():
-        genres = ["unknown", "action", "adventure", "animation", "children's", "comedy", "crime", "documentary",
-                  "drama", "fantasy", "film-noir", "horror", "musical", "mystery", "romance", "sci-fi",
-                  "thriller", "war", "western"]
+        genres = [
+            "unknown",
+            "action",
+            "adventure",
+            "animation",
+            "children's",
+            "comedy",
+            "crime",
+            "documentary",
+            "drama",
+            "fantasy",
+            "film-noir",
+            "horror",
+            "musical",
+            "mystery",
+            "romance",
+            "sci-fi",
+            "thriller",
+            "war",
+            "western",
+        ]
         m = pd.read_csv(folder / "u.item", sep="|", header=None, encoding="latin-1")
         flags = m.iloc[:, 5:24].to_numpy()
         return {str(i): genres[int(np.argmax(f))] for i, f in zip(m[0], flags, strict=True)}
@@ -94,7 +122,9 @@ def span_start(ts: pd.Series, granularity: Granularity) -> pd.Series:
     return pd.Series(days.max(), index=ts.index)
 
 
-def import_movielens(path: str | Path, out: str | Path, options: ImportOptions = ImportOptions()) -> dict[int, dict]:
+def import_movielens(
+    path: str | Path, out: str | Path, options: ImportOptions = ImportOptions()
+) -> dict[int, dict]:
     """Write spans under out; returns {span: {'events', 'clicks'}}."""
     path = Path(path)
     ratings = read_ratings(path)
@@ -113,7 +143,9 @@ def import_movielens(path: str | Path, out: str | Path, options: ImportOptions =
                 clicked = 1 if options.label == "all" else int(row.rating >= options.click_threshold)
                 clicks += clicked
                 writer.write(_impression(row.user, row.item, row.ts, clicked, genres))
-                for neg in _sample_unrated(rng, catalogue, rated_by_user[row.user], options.negatives_per_rating):
+                for neg in _sample_unrated(
+                    rng, catalogue, rated_by_user[row.user], options.negatives_per_rating
+                ):
                     writer.write(_impression(row.user, neg, row.ts, 0, genres))
         summary[int(f"{day:%Y%m%d}")] = {"events": writer.count, "clicks": clicks}
     return summary

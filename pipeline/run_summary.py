@@ -34,14 +34,17 @@ class GateResult:
 @dataclass
 class RunSummary:
     node_states: dict[str, str] = field(default_factory=dict)
+    node_seconds: dict[str, float] = field(default_factory=dict)
     span: int | None = None
     split_counts: dict[str, int] = field(default_factory=dict)
     anomalies: list[str] = field(default_factory=list)
     gates: list[GateResult] = field(default_factory=list)
-    slice_auc: dict[str, float] = field(default_factory=dict)
+    slice_auc: dict[str, tuple[float, int]] = field(default_factory=dict)  # slice -> (AUC, examples)
     blessed: bool | None = None
+    serving_check: str | None = None  # the serving check's verdict and reason
     pushed: bool = False
     pushed_path: str | None = None
+    push_reason: str | None = None
     evaluation_uri: str | None = None
     model_uri: str | None = None
 
@@ -60,24 +63,31 @@ def _store(config: RecpipeConfig) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(conn)
 
 
-def _latest_outputs(store, config: RecpipeConfig, since_ms: int) -> tuple[dict[str, str], dict[str, list]]:
-    """Per node: state of its newest execution since `since_ms`, and that execution's output artifacts."""
+def _latest_outputs(store, config: RecpipeConfig, since_ms: int):
+    """Per node: state, duration and output artifacts of its newest execution since `since_ms`."""
     states: dict[str, str] = {}
+    seconds: dict[str, float] = {}
     outputs: dict[str, list] = {}
     prefix = f"{config.pipeline_name}."
     for ctx in store.get_contexts_by_type("node"):
         if not ctx.name.startswith(prefix):
             continue
-        node = ctx.name[len(prefix):]
-        executions = [e for e in store.get_executions_by_context(ctx.id) if e.create_time_since_epoch >= since_ms]
+        node = ctx.name[len(prefix) :]
+        executions = [
+            e for e in store.get_executions_by_context(ctx.id) if e.create_time_since_epoch >= since_ms
+        ]
         if not executions:
             continue
         newest = max(executions, key=lambda e: e.id)
         states[node] = _STATES.get(newest.last_known_state, "UNKNOWN")
-        out_ids = [ev.artifact_id for ev in store.get_events_by_execution_ids([newest.id])
-                   if ev.type == metadata_store_pb2.Event.OUTPUT]
+        seconds[node] = (newest.last_update_time_since_epoch - newest.create_time_since_epoch) / 1000
+        out_ids = [
+            ev.artifact_id
+            for ev in store.get_events_by_execution_ids([newest.id])
+            if ev.type == metadata_store_pb2.Event.OUTPUT
+        ]
         outputs[node] = store.get_artifacts_by_id(out_ids) if out_ids else []
-    return states, outputs
+    return states, seconds, outputs
 
 
 def _typed(store, artifacts: list, type_name: str):
@@ -98,19 +108,23 @@ def _split_counts(stats_uri: str) -> dict[str, int]:
 
     counts = {}
     for path in sorted(glob.glob(os.path.join(stats_uri, "Split-*", "FeatureStats.pb"))):
-        split = os.path.basename(os.path.dirname(path))[len("Split-"):]
+        split = os.path.basename(os.path.dirname(path))[len("Split-") :]
         counts[split] = int(tfdv.load_stats_binary(path).datasets[0].num_examples)
     return counts
 
 
-def _metrics(evaluation_uri: str) -> tuple[dict[tuple[str, str], float], dict[str, float]]:
-    """{(metric, model): value} on the overall slice, and {slice: candidate AUC} for the other slices."""
+def _metrics(evaluation_uri: str) -> tuple[dict[tuple[str, str], float], dict[str, tuple[float, int]]]:
+    """{(metric, model): value} on the overall slice, and {slice: (candidate AUC, examples)} for the others."""
     import tensorflow_model_analysis as tfma
 
     overall: dict[tuple[str, str], float] = {}
-    slices: dict[str, float] = {}
+    slices: dict[str, tuple[float, int]] = {}
     for metrics in tfma.load_metrics(evaluation_uri):
-        slice_name = ",".join(f"{c.column}={c.bytes_value.decode() or c.int64_value}" for c in metrics.slice_key.single_slice_keys)
+        found: dict[str, float] = {}
+        slice_name = ",".join(
+            f"{c.column}={c.bytes_value.decode() or c.int64_value}"
+            for c in metrics.slice_key.single_slice_keys
+        )
         for kv in metrics.metric_keys_and_values:
             key = kv.key
             if key.is_diff or not kv.value.HasField("double_value"):
@@ -119,8 +133,10 @@ def _metrics(evaluation_uri: str) -> tuple[dict[tuple[str, str], float], dict[st
             value = kv.value.double_value.value
             if not slice_name:
                 overall[(key.name, model)] = value
-            elif key.name == "auc" and model == "candidate":
-                slices[slice_name] = value
+            elif model == "candidate":
+                found[key.name] = value
+        if slice_name and "auc" in found:
+            slices[slice_name] = (found["auc"], int(found.get("example_count", 0)))
     return overall, slices
 
 
@@ -131,7 +147,7 @@ def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
     if not os.path.exists(config.metadata_path):
         return summary
     store = _store(config)
-    summary.node_states, outputs = _latest_outputs(store, config, since_ms)
+    summary.node_states, summary.node_seconds, outputs = _latest_outputs(store, config, since_ms)
 
     if examples := _typed(store, outputs.get("ImportExampleGen", []), "Examples"):
         summary.span = _prop(examples, "span")
@@ -146,16 +162,31 @@ def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
         overall, summary.slice_auc = _metrics(evaluation.uri)
         ev = config.evaluation
         summary.gates = [
-            GateResult("AUC", overall.get(("auc", "candidate")), ev.auc_lower_bound,
-                       overall.get(("auc", "baseline")), ev.max_auc_drop),
-            GateResult(f"NDCG@{ev.ndcg_top_k}", overall.get(("ndcg", "candidate")), ev.ndcg_lower_bound,
-                       overall.get(("ndcg", "baseline")), ev.max_ndcg_drop),
+            GateResult(
+                "AUC",
+                overall.get(("auc", "candidate")),
+                ev.auc_lower_bound,
+                overall.get(("auc", "baseline")),
+                ev.max_auc_drop,
+            ),
+            GateResult(
+                f"NDCG@{ev.ndcg_top_k}",
+                overall.get(("ndcg", "candidate")),
+                ev.ndcg_lower_bound,
+                overall.get(("ndcg", "baseline")),
+                ev.max_ndcg_drop,
+            ),
         ]
     if blessing := _typed(store, outputs.get("Evaluator", []), "ModelBlessing"):
         summary.blessed = bool(_prop(blessing, "blessed"))
+    if infra := _typed(store, outputs.get("ServingCheck", []), "InfraBlessing"):
+        summary.serving_check = ("passed: " if _prop(infra, "blessed") else "FAILED: ") + (
+            _prop(infra, "reason") or ""
+        )
     if pushed := _typed(store, outputs.get("Pusher", []), "PushedModel"):
         summary.pushed = bool(_prop(pushed, "pushed"))
         summary.pushed_path = _prop(pushed, "pushed_destination") or None
+        summary.push_reason = _prop(pushed, "reason") or None
     return summary
 
 

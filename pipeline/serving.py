@@ -9,18 +9,14 @@ REST client would send to `/v1/models/<name>:predict`.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
-
-def list_versions(model_base: str | Path) -> list[int]:
-    """Numbered version folders TF Serving would load (it ignores anything not a number)."""
-    base = Path(model_base)
-    if not base.is_dir():
-        return []
-    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
+from components.serving_layout import list_versions  # noqa: F401 - re-exported for CLI and tests
 
 
 def latest_version_dir(model_base: str | Path) -> Path:
@@ -54,8 +50,101 @@ def predict_rest(model_dir: str | Path, body: dict[str, Any] | str, loaded=None)
     signature = model.signatures[body.get("signature_name", "serving_default")]
     _, input_specs = signature.structured_input_signature
     outputs = signature(**_to_columns(body, input_specs))
-    values = {k: v.numpy().tolist() for k, v in outputs.items()}
+    values = {k: _jsonable(v.numpy()) for k, v in outputs.items()}
+    if "inputs" in body:  # columnar request -> columnar response, as TF Serving answers
+        return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
     if len(values) == 1:
         return {"predictions": next(iter(values.values()))}
     n = len(next(iter(values.values())))
     return {"predictions": [{k: v[i] for k, v in values.items()} for i in range(n)]}
+
+
+def _jsonable(array):
+    """TF Serving returns strings as text in JSON."""
+    if array.dtype == object:
+        return np.vectorize(lambda b: b.decode("utf-8", "replace"), otypes=[object])(array).tolist()
+    return array.tolist()
+
+
+class InProcessModel:
+    """The newest pushed version (or a given SavedModel folder), answered in this process."""
+
+    def __init__(self, model_dir: str | Path):
+        path = Path(model_dir)
+        self.model_dir = path if (path / "saved_model.pb").is_file() else latest_version_dir(path)
+        self._loaded = tf.saved_model.load(str(self.model_dir))
+
+    def predict(self, body: dict[str, Any]) -> dict[str, Any]:
+        return predict_rest(self.model_dir, body, loaded=self._loaded)
+
+
+class RestModel:
+    """A TF Serving model over its REST API: POST /v1/models/<name>:predict."""
+
+    def __init__(self, endpoint: str, model_name: str, timeout_s: float = 10.0):
+        if not endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint {endpoint!r} must start with http:// or https://")
+        self.url = f"{endpoint.rstrip('/')}/v1/models/{model_name}:predict"
+        self.timeout_s = timeout_s
+
+    def predict(self, body: dict[str, Any]) -> dict[str, Any]:
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(
+            self.url,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            detail = err.read().decode(errors="replace")[:500]
+            raise RuntimeError(f"TF Serving at {self.url} answered HTTP {err.code}: {detail}") from None
+        except urllib.error.URLError as err:
+            raise RuntimeError(f"cannot reach TF Serving at {self.url}: {err.reason}") from None
+
+
+def recommend(
+    model,
+    user_id: str,
+    k: int = 10,
+    device: str = "unknown",
+    exclude: list[str] | None = None,
+    event_ts: int | None = None,
+) -> list[tuple[str, float]]:
+    """Top-k (item_id, score) for one user through the `recommend` signature."""
+    body = {
+        "signature_name": "recommend",
+        "inputs": {
+            "user_id": [user_id],
+            "device": [device],
+            "event_ts": [int(event_ts or time.time())],
+            "k": k,
+            "exclude_item_ids": list(exclude or []),
+        },
+    }
+    out = model.predict(body)["outputs"]
+    return list(zip(out["item_ids"][0], out["scores"][0], strict=True))
+
+
+def score_items(
+    model, user_id: str, item_ids: list[str], device: str = "unknown", event_ts: int | None = None
+) -> list[tuple[str, float | None]]:
+    """(item_id, click probability) for given catalogue items; None for ids the model does not know."""
+    body = {
+        "signature_name": "score_items",
+        "inputs": {
+            "user_id": [user_id],
+            "device": [device],
+            "event_ts": [int(event_ts or time.time())],
+            "item_ids": item_ids,
+        },
+    }
+    out = model.predict(body)["outputs"]
+    return [
+        (i, s if known else None)
+        for i, s, known in zip(item_ids, out["scores"][0], out["known"], strict=True)
+    ]

@@ -78,7 +78,9 @@ def build_world(spec: SyntheticSpec) -> _World:
     )
 
 
-def draw_events(world: _World, spec: SyntheticSpec, day_index: int, chunk_index: int, n: int) -> dict[str, np.ndarray]:
+def draw_events(
+    world: _World, spec: SyntheticSpec, day_index: int, chunk_index: int, n: int
+) -> dict[str, np.ndarray]:
     """Draw n events of one chunk as column arrays (vectorised; the slow part is proto building)."""
     rng = np.random.default_rng([spec.seed, day_index, chunk_index])
     users = rng.choice(len(world.user_activity), n, p=world.user_activity)
@@ -95,7 +97,9 @@ def draw_events(world: _World, spec: SyntheticSpec, day_index: int, chunk_index:
     price_sensitivity = np.where(age < 0, 0.3, 0.15 + (70 - np.clip(age, 16, 70)) / 100)
     logit = (
         spec.base_logit
-        + spec.factor_weight * np.einsum("ij,ij->i", world.user_f[users], world.item_f[items]) * np.sqrt(spec.latent_dim)
+        + spec.factor_weight
+        * np.einsum("ij,ij->i", world.user_f[users], world.item_f[items])
+        * np.sqrt(spec.latent_dim)
         + world.item_quality[items]
         + 0.9 * (world.item_cat[items] == world.user_fav_cat[users])
         - 0.6 * np.log1p(position)
@@ -119,7 +123,34 @@ def draw_events(world: _World, spec: SyntheticSpec, day_index: int, chunk_index:
     }
 
 
-_HOUR_TRAFFIC = np.array([1, 0.6, 0.4, 0.3, 0.3, 0.4, 0.8, 1.2, 1.4, 1.3, 1.2, 1.3, 1.5, 1.4, 1.3, 1.3, 1.5, 1.8, 2.3, 2.6, 2.7, 2.5, 2.0, 1.4])
+_HOUR_TRAFFIC = np.array(
+    [
+        1,
+        0.6,
+        0.4,
+        0.3,
+        0.3,
+        0.4,
+        0.8,
+        1.2,
+        1.4,
+        1.3,
+        1.2,
+        1.3,
+        1.5,
+        1.4,
+        1.3,
+        1.3,
+        1.5,
+        1.8,
+        2.3,
+        2.6,
+        2.7,
+        2.5,
+        2.0,
+        1.4,
+    ]
+)
 _HOUR_TRAFFIC = _HOUR_TRAFFIC / _HOUR_TRAFFIC.sum()
 
 

@@ -35,7 +35,10 @@ def transform_in_memory(train_rows: list[dict], other_rows: list[dict] | None = 
     metadata = dataset_metadata.DatasetMetadata(tfdv.load_schema_text(str(SCHEMA)))
     fn = (lambda inputs: preprocessing_fn(inputs, custom_config)) if custom_config else preprocessing_fn
     with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
-        (train_t, _), transform_fn = (as_instances(train_rows), metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
+        (train_t, _), transform_fn = (
+            as_instances(train_rows),
+            metadata,
+        ) | tft_beam.AnalyzeAndTransformDataset(fn)
         other_t = None
         if other_rows is not None:
             other_t, _ = ((as_instances(other_rows), metadata), transform_fn) | tft_beam.TransformDataset()

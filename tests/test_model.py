@@ -9,7 +9,9 @@ from components.model import INPUT_FEATURES, ModelParams, ModelShape, build_neum
 from pipeline.clicklog import read_examples, span_files
 from pipeline.synthetic import SyntheticSpec, generate
 
-SHAPE = ModelShape(users=50, items=40, devices=6, categories=13, age_buckets=9, position_buckets=8, hour_buckets=8)
+SHAPE = ModelShape(
+    users=50, items=40, devices=6, categories=13, age_buckets=9, position_buckets=8, hour_buckets=8
+)
 
 
 def test_neumf_towers_and_output():
@@ -39,11 +41,20 @@ def test_synthetic_signal_is_learnable_beyond_popularity(synthetic_split):
     train, test = synthetic_split
     train_t, test_t = transform_in_memory(train, test)
     tr, te = columns(train_t), columns(test_t)
-    shape = ModelShape(users=int(tr[F.T_USER].max()) + 11, items=int(tr[F.T_ITEM].max()) + 11, devices=6,
-                       categories=14, age_buckets=9, position_buckets=8, hour_buckets=8)
+    shape = ModelShape(
+        users=int(tr[F.T_USER].max()) + 11,
+        items=int(tr[F.T_ITEM].max()) + 11,
+        devices=6,
+        categories=14,
+        age_buckets=9,
+        position_buckets=8,
+        hour_buckets=8,
+    )
     model = build_neumf(shape, ModelParams())
     model.fit({k: tr[k] for k in INPUT_FEATURES}, tr[F.T_LABEL], batch_size=1024, epochs=5, verbose=0)
-    model_auc = auc(te[F.T_LABEL], model.predict({k: te[k] for k in INPUT_FEATURES}, batch_size=4096, verbose=0).ravel())
+    model_auc = auc(
+        te[F.T_LABEL], model.predict({k: te[k] for k in INPUT_FEATURES}, batch_size=4096, verbose=0).ravel()
+    )
 
     # Popularity: each item's smoothed click-through rate on the training day.
     clicks, shows = {}, {}

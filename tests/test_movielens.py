@@ -20,8 +20,12 @@ RATINGS = [
 def _write_formats(tmp_path):
     csv = tmp_path / "latest"
     csv.mkdir()
-    (csv / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + "".join(f"{u},{m},{r},{t}\n" for u, m, r, t in RATINGS))
-    (csv / "movies.csv").write_text('movieId,title,genres\n10,A (1999),Comedy|Drama\n20,"B, The (2001)",Horror\n30,C (2002),(no genres listed)\n')
+    (csv / "ratings.csv").write_text(
+        "userId,movieId,rating,timestamp\n" + "".join(f"{u},{m},{r},{t}\n" for u, m, r, t in RATINGS)
+    )
+    (csv / "movies.csv").write_text(
+        'movieId,title,genres\n10,A (1999),Comedy|Drama\n20,"B, The (2001)",Horror\n30,C (2002),(no genres listed)\n'
+    )
     m100k = tmp_path / "ml-100k"
     m100k.mkdir()
     (m100k / "u.data").write_text("".join(f"{u}\t{m}\t{int(r)}\t{t}\n" for u, m, r, t in RATINGS))
@@ -62,7 +66,9 @@ def test_monthly_spans_label_all_and_negatives(tmp_path):
     rated = {("1", "10"), ("1", "20"), ("2", "10"), ("2", "30")}
     negatives = [r for r in rows if r["clicked"] == 0]
     assert len(negatives) == 8
-    assert all((r["user_id"], r["item_id"]) not in rated for r in negatives), "negatives must be unrated items"
+    assert all((r["user_id"], r["item_id"]) not in rated for r in negatives), (
+        "negatives must be unrated items"
+    )
 
 
 def test_year_and_all_granularity(tmp_path):

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from conftest import make_config
 
 from components import features as F
-from pipeline.clicklog import SpanWriter, read_examples, span_files, to_example
 from pipeline.cli import main as cli
+from pipeline.clicklog import SpanWriter, read_examples, span_files, to_example
 from pipeline.run_summary import summarize
 from pipeline.runners import RunFailed, run_pipeline
 from pipeline.serving import latest_version_dir, list_versions, predict_rest
@@ -68,10 +68,22 @@ def night2(night1):
 def test_night1_runs_every_component_blesses_and_pushes(night1):
     config, summary, output = night1
     assert summary.span == DAY1
-    assert set(summary.node_states) >= {"ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-                                        "AnomalyGate", "Transform", "Trainer", "Evaluator", "Pusher"}
+    assert set(summary.node_states) >= {
+        "ImportExampleGen",
+        "StatisticsGen",
+        "ImportSchemaGen",
+        "ExampleValidator",
+        "AnomalyGate",
+        "Transform",
+        "Trainer",
+        "Evaluator",
+        "Pusher",
+    }
     assert set(summary.node_states.values()) == {"COMPLETE"}
-    assert sum(summary.split_counts.values()) == 4000 and summary.split_counts["train"] > summary.split_counts["eval"]
+    assert (
+        sum(summary.split_counts.values()) == 4000
+        and summary.split_counts["train"] > summary.split_counts["eval"]
+    )
     assert summary.anomalies == []
     assert not summary.has_baseline and summary.blessed is True and summary.pushed
     assert list_versions(config.serving_model_dir) == [int(Path(summary.pushed_path).name)]
@@ -97,18 +109,169 @@ def test_pushed_model_answers_a_tf_serving_rest_request(night1):
     import tensorflow as tf
 
     model = tf.saved_model.load(str(version_dir))
-    serialized = [to_example({**e, F.USER_ID: i[F.USER_ID]}).SerializeToString() for e, i in zip(events, instances)]
+    serialized = [
+        to_example({**e, F.USER_ID: i[F.USER_ID]}).SerializeToString()
+        for e, i in zip(events, instances, strict=False)
+    ]
     by_example = model.signatures["serving_tf_example"](examples=tf.constant(serialized))["click_probability"]
     assert by_example.numpy().tolist() == pytest.approx(probabilities, abs=1e-5)
     transformed = model.signatures["transform_features"](examples=tf.constant(serialized))
     assert {F.T_USER, F.T_ITEM, F.T_PRICE} <= set(transformed)
 
 
+def test_recommend_ranks_the_whole_catalogue_in_graph_consistently_with_serving_default(night1):
+    """Top-k from the precomputed `recommend` path must equal scoring each item with the full model."""
+    import tensorflow as tf
+
+    config, summary, _ = night1
+    assert summary.serving_check.startswith("passed"), summary.serving_check
+    version_dir = latest_version_dir(config.serving_model_dir)
+    assert (version_dir / "assets.extra" / "tf_serving_warmup_requests").is_file()
+    model = tf.saved_model.load(str(version_dir))
+    events = list(read_examples(span_files(config.data.root, DAY1)))
+    item_meta = {e[F.ITEM_ID]: (e[F.ITEM_CATEGORY], e[F.ITEM_PRICE]) for e in events}
+    user, ts = events[0][F.USER_ID], events[0][F.EVENT_TS]
+
+    def recommend(user_id, k, exclude=()):
+        out = model.signatures["recommend"](
+            user_id=tf.constant([user_id]),
+            device=tf.constant(["mobile"]),
+            event_ts=tf.constant([ts], tf.int64),
+            k=tf.constant(k),
+            exclude_item_ids=tf.constant(list(exclude), tf.string),
+        )
+        return [i.decode() for i in out["item_ids"].numpy()[0]], out["scores"].numpy()[0]
+
+    items, scores = recommend(user, 10)
+    assert len(items) == 10 and len(set(items)) == 10 and all(scores[:-1] >= scores[1:])
+    full = model.signatures["serving_default"](
+        user_id=tf.constant([user] * 10),
+        item_id=tf.constant(items),
+        event_ts=tf.constant([ts] * 10, tf.int64),
+        position=tf.zeros([10], tf.int64),
+        device=tf.constant(["mobile"] * 10),
+        item_category=tf.constant([item_meta[i][0] for i in items]),
+        item_price=tf.constant([item_meta[i][1] for i in items], tf.float32),
+        user_age=tf.constant([-1] * 10, tf.int64),
+    )["click_probability"].numpy()
+    assert full.tolist() == pytest.approx(scores.tolist(), abs=1e-4)
+
+    without_best, _ = recommend(user, 10, exclude=items[:2])
+    assert items[0] not in without_best and items[1] not in without_best and without_best[:8] == items[2:]
+    stranger, stranger_scores = recommend("someone-never-seen", 5)
+    assert len(stranger) == 5 and all(0 <= p <= 1 for p in stranger_scores)
+
+
+def test_rerunning_a_night_that_pushed_does_not_push_the_same_model_again(night1):
+    config, _, _ = night1
+    versions = list_versions(config.serving_model_dir)
+    summary = run_pipeline(config.with_overrides(**{"data.span": DAY1}))
+    assert summary.node_states["Trainer"] == "CACHED"
+    assert not summary.pushed and "already the served version" in summary.push_reason
+    assert list_versions(config.serving_model_dir) == versions
+
+
+def test_recommend_cli_over_rest_against_a_tf_serving_stand_in(night1):
+    """The CLI's REST client against a local server that checks each request and answers as TF Serving."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    config, _, _ = night1
+    version_dir = latest_version_dir(config.serving_model_dir)
+    seen = []
+
+    class TFServing(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append((self.path, self.headers["Content-Type"], body))
+            if self.path != "/v1/models/recommender:predict":
+                return self._answer(404, {"error": f"Servable not found for request: {self.path}"})
+            try:
+                return self._answer(200, predict_rest(version_dir, body))
+            except Exception as err:  # noqa: BLE001 - TF Serving answers bad requests with 400
+                return self._answer(400, {"error": str(err)})
+
+        def _answer(self, code, payload):
+            data = json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), TFServing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        user = next(read_examples(span_files(config.data.root, DAY1)))[F.USER_ID]
+        over_rest = CliRunner().invoke(
+            cli,
+            [
+                "recommend",
+                "--endpoint",
+                endpoint,
+                "--model-name",
+                "recommender",
+                "--user",
+                user,
+                "-k",
+                "3",
+                "--device",
+                "mobile",
+            ],
+        )
+        in_process = CliRunner().invoke(
+            cli,
+            ["recommend", "--model-dir", str(version_dir), "--user", user, "-k", "3", "--device", "mobile"],
+        )
+        assert over_rest.exit_code == 0, over_rest.output
+        path, content_type, body = seen[-1]
+        assert path == "/v1/models/recommender:predict" and content_type == "application/json"
+        assert (
+            body["signature_name"] == "recommend"
+            and body["inputs"]["user_id"] == [user]
+            and body["inputs"]["k"] == 3
+        )
+        rest_items = [line.split()[3] for line in over_rest.output.splitlines() if line.startswith("│ ")]
+        assert len(rest_items) == 3
+        assert rest_items == [
+            line.split()[3] for line in in_process.output.splitlines() if line.startswith("│ ")
+        ]
+
+        scored = CliRunner().invoke(
+            cli,
+            [
+                "predict",
+                "--endpoint",
+                endpoint,
+                "--model-name",
+                "recommender",
+                "--user",
+                user,
+                "--items",
+                f"{rest_items[0]},not-an-item",
+            ],
+        )
+        assert scored.exit_code == 0, scored.output
+        assert "not-an-item\tunknown item" in scored.output and seen[-1][2]["signature_name"] == "score_items"
+
+        wrong = CliRunner().invoke(
+            cli, ["recommend", "--endpoint", endpoint, "--model-name", "nope", "--user", user]
+        )
+        assert wrong.exit_code == 1 and "HTTP 404" in wrong.output
+    finally:
+        server.shutdown()
+
+
 def test_rest_request_missing_an_input_is_refused_with_its_name(night1):
     config, _, _ = night1
     with pytest.raises(ValueError, match="item_price"):
-        predict_rest(latest_version_dir(config.serving_model_dir),
-                     {"instances": [{"user_id": "u1", "item_id": "i1"}]})
+        predict_rest(
+            latest_version_dir(config.serving_model_dir), {"instances": [{"user_id": "u1", "item_id": "i1"}]}
+        )
 
 
 def test_night2_on_beam_runner_compares_with_the_blessed_baseline(night2):
@@ -134,7 +297,9 @@ def test_each_gate_alone_can_refuse_and_then_nothing_is_pushed(night2, overrides
 
     config, _ = night2
     # Generous drops so only the forced absolute bar can fail.
-    config = config.with_overrides(**overrides, **{"evaluation.max_auc_drop": 1.0, "evaluation.max_ndcg_drop": 1.0})
+    config = config.with_overrides(
+        **overrides, **{"evaluation.max_auc_drop": 1.0, "evaluation.max_ndcg_drop": 1.0}
+    )
     versions = list_versions(config.serving_model_dir)
     served = _tree_digest(latest_version_dir(config.serving_model_dir))
 
@@ -142,10 +307,36 @@ def test_each_gate_alone_can_refuse_and_then_nothing_is_pushed(night2, overrides
 
     assert summary.node_states["Trainer"] == "CACHED" and summary.node_states["Evaluator"] == "COMPLETE"
     assert summary.blessed is False and not summary.pushed
-    failed = {f.metric_key.name for f in tfma.load_validation_result(summary.evaluation_uri).metric_validations_per_slice[0].failures}
+    failed = {
+        f.metric_key.name
+        for f in tfma.load_validation_result(summary.evaluation_uri).metric_validations_per_slice[0].failures
+    }
     assert failed == {failing}, f"TFMA should refuse on {failing} alone, refused on {failed}"
     gates = {g.metric.split("@")[0].lower(): g.passed for g in summary.gates}
     assert gates == {failing: False, passing: True}
+    assert list_versions(config.serving_model_dir) == versions
+    assert _tree_digest(latest_version_dir(config.serving_model_dir)) == served
+
+
+def test_serving_check_blocks_a_model_over_its_latency_budget(night2):
+    config, _ = night2
+    config = config.with_overrides(
+        **{
+            "serving.latency_budget_ms": 1e-6,
+            "evaluation.auc_lower_bound": 0.0,
+            "evaluation.ndcg_lower_bound": 0.0,
+            "evaluation.max_auc_drop": 1.0,
+            "evaluation.max_ndcg_drop": 1.0,
+        }
+    )
+    versions = list_versions(config.serving_model_dir)
+    served = _tree_digest(latest_version_dir(config.serving_model_dir))
+
+    summary = run_pipeline(config)
+
+    assert summary.blessed is True, "the Evaluator blessed it; only the serving check may say no"
+    assert summary.serving_check.startswith("FAILED") and "exceeds the budget" in summary.serving_check
+    assert not summary.pushed and "serving check failed" in summary.push_reason
     assert list_versions(config.serving_model_dir) == versions
     assert _tree_digest(latest_version_dir(config.serving_model_dir)) == served
 

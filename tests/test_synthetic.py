@@ -18,10 +18,23 @@ def test_layout_and_contract(tmp_path):
     written = generate(tmp_path, spec)
     assert written == {20240101: 1500, 20240102: 1500}
     assert list_spans(tmp_path) == [20240101, 20240102]
-    assert [f.name for f in span_files(tmp_path, 20240101)] == ["part-00000.tfrecord.gz", "part-00001.tfrecord.gz"]
+    assert [f.name for f in span_files(tmp_path, 20240101)] == [
+        "part-00000.tfrecord.gz",
+        "part-00001.tfrecord.gz",
+    ]
     rows = _events(tmp_path, 20240102)
     assert len(rows) == 1500
-    required = {"user_id", "item_id", "event_ts", "clicked", "position", "device", "item_category", "item_price", "dwell_ms"}
+    required = {
+        "user_id",
+        "item_id",
+        "event_ts",
+        "clicked",
+        "position",
+        "device",
+        "item_category",
+        "item_price",
+        "dwell_ms",
+    }
     assert all(required <= row.keys() for row in rows)
     assert any("user_age" not in row for row in rows), "some ages must be absent (optional feature)"
     assert all(1704153600 <= row["event_ts"] < 1704153600 + 86400 for row in rows)  # inside 2024-01-02 UTC

@@ -7,18 +7,47 @@ from components import features as F
 
 
 def _row(user, item, *, device="mobile", age=30, position=0, hour=12, price=10.0, clicked=0):
-    return {"user_id": user, "item_id": item, "event_ts": 1704067200 + hour * 3600, "clicked": clicked,
-            "position": position, "device": device, "item_category": "cat01", "item_price": price,
-            "user_age": age, "dwell_ms": 0.0}
+    return {
+        "user_id": user,
+        "item_id": item,
+        "event_ts": 1704067200 + hour * 3600,
+        "clicked": clicked,
+        "position": position,
+        "device": device,
+        "item_category": "cat01",
+        "item_price": price,
+        "user_age": age,
+        "dwell_ms": 0.0,
+    }
 
 
 def test_preprocessing_fn_outputs():
-    train = [_row(f"u{i % 5}", f"i{i % 7}", age=(None if i % 10 == 0 else 18 + i % 50), position=i % 20,
-                  hour=i % 24, price=1.0 + i, clicked=i % 2) for i in range(200)]
+    train = [
+        _row(
+            f"u{i % 5}",
+            f"i{i % 7}",
+            age=(None if i % 10 == 0 else 18 + i % 50),
+            position=i % 20,
+            hour=i % 24,
+            price=1.0 + i,
+            clicked=i % 2,
+        )
+        for i in range(200)
+    ]
     unseen = [_row("new-user", "new-item", device="tv", age=None)]
     train_t, unseen_t = transform_in_memory(train, unseen, {"quantile_buckets": 4, "id_oov_buckets": 3})
     cols = columns(train_t)
-    assert set(cols) == {F.T_USER, F.T_ITEM, F.T_DEVICE, F.T_CATEGORY, F.T_PRICE, F.T_AGE, F.T_POSITION, F.T_HOUR, F.T_LABEL}
+    assert set(cols) == {
+        F.T_USER,
+        F.T_ITEM,
+        F.T_DEVICE,
+        F.T_CATEGORY,
+        F.T_PRICE,
+        F.T_AGE,
+        F.T_POSITION,
+        F.T_HOUR,
+        F.T_LABEL,
+    }
     assert sorted(set(cols[F.T_USER])) == list(range(5)), "5 users -> indices 0..4"
     assert sorted(set(cols[F.T_ITEM])) == list(range(7))
     # log-price z-score: mean 0, std 1 over the analysed data

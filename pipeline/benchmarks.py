@@ -1,0 +1,219 @@
+"""`make bench`: run the pipeline as a user would, measure it, and write docs/BENCHMARKS.md.
+
+Each scenario runs the real CLI in a child process (so its peak RSS is the pipeline's own, read with
+wait4), then reads what the run decided from MLMD. Figures are never taken from unit tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import yaml
+
+from pipeline.config import RecpipeConfig, load_config, resolve_paths
+from pipeline.run_summary import RunSummary, summarize
+
+REPO = Path(__file__).resolve().parents[1]
+RECPIPE = [sys.executable, "-m", "pipeline.cli"]
+
+
+@dataclass
+class Measured:
+    label: str
+    command: str
+    seconds: float
+    peak_rss_mb: float
+    summary: RunSummary | None = None
+
+
+def run_measured(label: str, args: list[str], log: Path) -> Measured:
+    """Run a command, wait for it with wait4 for its peak RSS, fail loudly with the log's tail."""
+    started = time.time()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.time() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        tail = "".join(open(log).readlines()[-15:])
+        raise click.ClickException(f"{label} failed (log {log}):\n{tail}")
+    shown = " ".join(shlex.quote(a) for a in ["recpipe", *args[len(RECPIPE) :]])
+    return Measured(label, shown, seconds, usage.ru_maxrss / 1024)
+
+
+def bench_config(base: str, work: Path, data: Path, name: str) -> tuple[RecpipeConfig, Path]:
+    config = load_config(REPO / base).with_overrides(
+        run_root=str(work / "runs" / name),
+        **{"data.root": str(data), "serving.root": str(work / "serving")},
+    )
+    config = resolve_paths(config, REPO)
+    path = work / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump()))
+    return config, path
+
+
+def pipeline_run(label: str, config: RecpipeConfig, config_path: Path, work: Path) -> Measured:
+    since = int(time.time() * 1000)
+    m = run_measured(
+        label, [*RECPIPE, "run", "--config", str(config_path)], work / f"{label.replace(' ', '_')}.log"
+    )
+    m.summary = summarize(config, since)
+    m.command = f"recpipe run --config {config_path.name}"
+    return m
+
+
+def synthetic_scenario(work: Path) -> list[Measured]:
+    """What `make run` does: 3 days x 70,000 events, the newest span through the pipeline, twice."""
+    data = work / "clicklog"
+    gen = run_measured(
+        "generate",
+        [*RECPIPE, "generate", "--out", str(data), "--days", "3", "--events-per-day", "70000", "--seed", "7"],
+        work / "generate.log",
+    )
+    config, path = bench_config("configs/local.yaml", work, data, "synthetic")
+    first = pipeline_run("synthetic night 1", config, path, work)
+    second = pipeline_run("synthetic rerun (baseline)", config, path, work)
+    return [gen, first, second]
+
+
+def movielens_scenarios(work: Path, movielens: Path) -> list[Measured]:
+    """ml-latest-small imported by year (newest span = 2018) and as a single span of all ratings."""
+    results = []
+    for granularity in ("year", "all"):
+        data = work / f"movielens-{granularity}"
+        results.append(
+            run_measured(
+                f"import {granularity}",
+                [
+                    *RECPIPE,
+                    "import-movielens",
+                    str(movielens),
+                    "--out",
+                    str(data),
+                    "--granularity",
+                    granularity,
+                ],
+                work / f"import-{granularity}.log",
+            )
+        )
+        config, path = bench_config("configs/movielens.yaml", work, data, f"movielens-{granularity}")
+        results.append(pipeline_run(f"ml-latest-small, {granularity}", config, path, work))
+    return results
+
+
+def _machine() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        "?",
+    )
+    mem = int(next(line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal"))) / 2**20
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def _gate_cell(summary: RunSummary, metric_prefix: str) -> str:
+    gate = next((g for g in summary.gates if g.metric.startswith(metric_prefix)), None)
+    if gate is None or gate.value is None:
+        return "-"
+    base = f" (baseline {gate.baseline:.4f})" if gate.baseline is not None else ""
+    return f"{gate.value:.4f}{base}"
+
+
+def render(results: list[Measured], command: str) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Produced by `{command}` on {dt.date.today():%Y-%m-%d}.",
+        f"Machine: {_machine()}. No GPU. Beam DirectRunner (in_memory), MLMD on SQLite.",
+        "",
+        "## Pipeline runs (issue 2)",
+        "",
+        "| run | command | wall s | peak RSS MB | span | train / eval events | AUC | NDCG@10 | decision |",
+        "|---|---|---:|---:|---|---|---|---|---|",
+    ]
+    for m in results:
+        s = m.summary
+        if s is None:
+            lines.append(f"| {m.label} | `{m.command}` | {m.seconds:.1f} | {m.peak_rss_mb:.0f} | | | | | |")
+            continue
+        decision = "blessed, pushed" if s.pushed else ("blessed" if s.blessed else "NOT blessed")
+        counts = f"{s.split_counts.get('train', 0):,} / {s.split_counts.get('eval', 0):,}"
+        lines.append(
+            f"| {m.label} | `{m.command}` | {m.seconds:.1f} | {m.peak_rss_mb:.0f} | {s.span} | {counts} | "
+            f"{_gate_cell(s, 'AUC')} | {_gate_cell(s, 'NDCG')} | {decision} |"
+        )
+    lines += [
+        "",
+        "Per-component wall seconds (from MLMD execution times; CACHED = reused):",
+        "",
+        "| run | " + " | ".join(_NODES) + " |",
+        "|---|" + "---:|" * len(_NODES),
+    ]
+    for m in results:
+        if m.summary:
+            cells = [_node_cell(m.summary, n) for n in _NODES]
+            lines.append(f"| {m.label} | " + " | ".join(cells) + " |")
+    lines += ["", _NOTES]
+    return "\n".join(lines) + "\n"
+
+
+_NODES = [
+    "ImportExampleGen",
+    "StatisticsGen",
+    "ExampleValidator",
+    "Transform",
+    "Trainer",
+    "Evaluator",
+    "Pusher",
+]
+
+_NOTES = """Notes:
+- Wall time includes starting Python and importing TensorFlow/TFX (about 10 s) in the child process.
+- The rerun uses the same span, so ExampleGen..Trainer are cached and the Evaluator compares the same model
+  against itself as baseline (the change gates pass by construction; it proves the baseline path runs).
+- MovieLens has no device, price, position or age; `clicked = rating >= 4` among rated movies, so AUC measures
+  ranking liked above disliked rated movies, not the NCF leave-one-out protocol (that is issue 8).
+- `year`: the newest span is 2018 (6,418 ratings); `all`: one span with all 100,836 ratings, split 80/20 by hash."""
+
+
+def _node_cell(summary: RunSummary, node: str) -> str:
+    state = summary.node_states.get(node)
+    if state is None:
+        return "-"
+    return "CACHED" if state == "CACHED" else f"{summary.node_seconds.get(node, 0):.1f}"
+
+
+@click.command()
+@click.option(
+    "--movielens",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Folder of ml-latest-small (not committed: its licence forbids redistribution).",
+)
+@click.option("--work", type=click.Path(file_okay=False), default="build/bench", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default="docs/BENCHMARKS.md", show_default=True)
+def main(movielens: str | None, work: str, out: str) -> None:
+    """Run the benchmark scenarios and write docs/BENCHMARKS.md."""
+    work_dir = (REPO / work).resolve()
+    if work_dir.exists():
+        import shutil
+
+        shutil.rmtree(work_dir)
+    work_dir.mkdir(parents=True)
+    results = synthetic_scenario(work_dir)
+    if movielens:
+        results += movielens_scenarios(work_dir, Path(movielens).resolve())
+    command = "make bench" + (f" ML={movielens}" if movielens else "")
+    Path(REPO / out).write_text(render(results, command))
+    click.echo(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
