@@ -19,7 +19,7 @@ export PYTHONWARNINGS := ignore
 help:
 	@echo "make run    - set up .venv, generate a small click log, run the whole pipeline locally"
 	@echo "make test   - unit tests + end-to-end pipeline tests (~10 min here)"
-	@echo "make e2e    - the slower suites (marked slow)"
+	@echo "make e2e    - only the end-to-end pipeline suites (and any marked slow)"
 	@echo "make bench  - benchmarks -> docs/BENCHMARKS.md (needs ML=path/to/ml-latest-small for MovieLens)"
 	@echo "make lint   - ruff"
 
@@ -45,7 +45,7 @@ test: setup
 	$(BIN)/python -m pytest -m "not slow" -q
 
 e2e: setup
-	$(BIN)/python -m pytest -m "slow" -q
+	$(BIN)/python -m pytest -m "e2e or slow" -q
 
 bench: setup
 	$(BIN)/python -m pipeline.benchmarks $(if $(ML),--movielens $(ML),)

@@ -26,6 +26,10 @@ REPO = Path(__file__).resolve().parents[1]
 RECPIPE = [sys.executable, "-m", "pipeline.cli"]
 
 
+def _relative(arg: str) -> str:
+    return os.path.relpath(arg, REPO) if arg.startswith("/") else arg
+
+
 @dataclass
 class Measured:
     label: str
@@ -45,14 +49,14 @@ def run_measured(label: str, args: list[str], log: Path) -> Measured:
     if os.waitstatus_to_exitcode(status) != 0:
         tail = "".join(open(log).readlines()[-15:])
         raise click.ClickException(f"{label} failed (log {log}):\n{tail}")
-    shown = " ".join(shlex.quote(a) for a in ["recpipe", *args[len(RECPIPE) :]])
+    shown = " ".join(shlex.quote(_relative(a)) for a in ["recpipe", *args[len(RECPIPE) :]])
     return Measured(label, shown, seconds, usage.ru_maxrss / 1024)
 
 
-def bench_config(base: str, work: Path, data: Path, name: str) -> tuple[RecpipeConfig, Path]:
+def bench_config(base: str, work: Path, data: Path, name: str, **overrides) -> tuple[RecpipeConfig, Path]:
     config = load_config(REPO / base).with_overrides(
         run_root=str(work / "runs" / name),
-        **{"data.root": str(data), "serving.root": str(work / "serving")},
+        **{"data.root": str(data), "serving.root": str(work / "serving"), **overrides},
     )
     config = resolve_paths(config, REPO)
     path = work / f"{name}.yaml"
@@ -107,6 +111,158 @@ def movielens_scenarios(work: Path, movielens: Path) -> list[Measured]:
         config, path = bench_config("configs/movielens.yaml", work, data, f"movielens-{granularity}")
         results.append(pipeline_run(f"ml-latest-small, {granularity}", config, path, work))
     return results
+
+
+@dataclass
+class Latency:
+    catalogue: int
+    signature: str
+    request: str
+    p50_ms: float
+    p99_ms: float
+    goal_ms: float | None
+
+
+def measure_latency(model_dir: str, calls: int = 1000) -> list[Latency]:
+    """In-process latency of the exported signatures, as TF Serving would run them (one request at a time)."""
+    import numpy as np
+    import tensorflow as tf
+
+    model = tf.saved_model.load(model_dir)
+    items = model.recommender.item_ids.numpy()
+    n = len(items)
+    now = tf.constant([int(time.time())], tf.int64)
+    candidates = items[:100]
+    cases = [
+        (
+            "recommend",
+            "top-10 for one user over the whole catalogue",
+            dict(
+                user_id=tf.constant(["u1"]),
+                device=tf.constant(["mobile"]),
+                event_ts=now,
+                k=tf.constant(10),
+                exclude_item_ids=tf.constant([], tf.string),
+            ),
+            2.0 if n <= 20_000 else 10.0,
+        ),
+        (
+            "serving_default",
+            "100 candidates, raw features",
+            dict(
+                user_id=tf.constant(["u1"] * 100),
+                item_id=tf.constant(candidates),
+                event_ts=tf.repeat(now, 100),
+                position=tf.zeros([100], tf.int64),
+                device=tf.constant(["mobile"] * 100),
+                item_category=tf.constant(["cat01"] * 100),
+                item_price=tf.fill([100], 9.99),
+                user_age=tf.fill([100], tf.constant(-1, tf.int64)),
+            ),
+            2.0,
+        ),
+        (
+            "score_items",
+            "100 candidates, catalogue features",
+            dict(
+                user_id=tf.constant(["u1"]),
+                device=tf.constant(["mobile"]),
+                event_ts=now,
+                item_ids=tf.constant(candidates),
+            ),
+            None,
+        ),
+    ]
+    out = []
+    for signature, request, inputs, goal in cases:
+        fn = model.signatures[signature]
+        for _ in range(50):
+            fn(**inputs)
+        timings = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            fn(**inputs)
+            timings.append((time.perf_counter() - start) * 1000)
+        out.append(
+            Latency(
+                n,
+                signature,
+                request,
+                float(np.percentile(timings, 50)),
+                float(np.percentile(timings, 99)),
+                goal,
+            )
+        )
+    return out
+
+
+def serving_latency_scenario(work: Path) -> tuple[list[Measured], list[Latency]]:
+    """Catalogues of 10k and 100k items (every item shown: --exposure-zipf 0), one epoch: latency only."""
+    runs, latencies = [], []
+    for items, events in ((10_000, 60_000), (100_000, 500_000)):
+        data = work / f"catalogue-{items}"
+        runs.append(
+            run_measured(
+                f"generate {items} items",
+                [
+                    *RECPIPE,
+                    "generate",
+                    "--out",
+                    str(data),
+                    "--days",
+                    "1",
+                    "--events-per-day",
+                    str(events),
+                    "--items",
+                    str(items),
+                    "--users",
+                    "20000",
+                    "--exposure-zipf",
+                    "0",
+                    "--seed",
+                    "1",
+                ],
+                work / f"generate-{items}.log",
+            )
+        )
+        config, path = bench_config(
+            "configs/local.yaml",
+            work,
+            data,
+            f"catalogue-{items}",
+            **{
+                "trainer.epochs": 1,
+                "serving.model_name": f"catalogue{items}",
+                "evaluation.auc_lower_bound": 0.0,
+                "evaluation.ndcg_lower_bound": 0.0,
+            },
+        )
+        run = pipeline_run(f"catalogue {items:,} items", config, path, work)
+        runs.append(run)
+        latencies += measure_latency(str(Path(run.summary.model_uri) / "Format-Serving"))
+    return runs, latencies
+
+
+def render_latency(latencies: list[Latency]) -> str:
+    lines = [
+        "## Serving latency (issue 6)",
+        "",
+        "In-process, one request at a time, 1,000 timed calls after 50 warm-up calls, on the exported "
+        "SavedModel (the same graph TF Serving loads; TF Serving's own RPC overhead is not included).",
+        "",
+        "| catalogue items | signature | request | p50 ms | p99 ms | goal p99 |",
+        "|---:|---|---|---:|---:|---|",
+    ]
+    for lat in latencies:
+        goal = (
+            "-"
+            if lat.goal_ms is None
+            else f"<= {lat.goal_ms:g} ms: {'met' if lat.p99_ms <= lat.goal_ms else 'NOT met'}"
+        )
+        lines.append(
+            f"| {lat.catalogue:,} | `{lat.signature}` | {lat.request} | {lat.p50_ms:.2f} | {lat.p99_ms:.2f} | {goal} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _machine() -> str:
@@ -210,8 +366,9 @@ def main(movielens: str | None, work: str, out: str) -> None:
     results = synthetic_scenario(work_dir)
     if movielens:
         results += movielens_scenarios(work_dir, Path(movielens).resolve())
+    catalogue_runs, latencies = serving_latency_scenario(work_dir)
     command = "make bench" + (f" ML={movielens}" if movielens else "")
-    Path(REPO / out).write_text(render(results, command))
+    Path(REPO / out).write_text(render(results + catalogue_runs, command) + "\n" + render_latency(latencies))
     click.echo(f"wrote {out}")
 
 

@@ -51,7 +51,23 @@ def main() -> None:
 @click.option("--users", default=SyntheticSpec.users, show_default=True, type=click.IntRange(1))
 @click.option("--items", default=SyntheticSpec.items, show_default=True, type=click.IntRange(1))
 @click.option("--start", default="2024-01-01", show_default=True, help="Date of the first span (YYYY-MM-DD).")
-def generate(out: str, days: int, events_per_day: int, seed: int, users: int, items: int, start: str) -> None:
+@click.option(
+    "--exposure-zipf",
+    default=SyntheticSpec.exposure_zipf,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Zipf exponent of how often items are shown; 0 shows every item equally often.",
+)
+def generate(
+    out: str,
+    days: int,
+    events_per_day: int,
+    seed: int,
+    users: int,
+    items: int,
+    start: str,
+    exposure_zipf: float,
+) -> None:
     """Write a synthetic click log with learnable structure (gzip TFRecord, one folder per day)."""
     from rich.progress import Progress
 
@@ -62,7 +78,13 @@ def generate(out: str, days: int, events_per_day: int, seed: int, users: int, it
     except ValueError:
         _fail(f"--start {start!r} is not a date YYYY-MM-DD")
     spec = SyntheticSpec(
-        days=days, events_per_day=events_per_day, seed=seed, users=users, items=items, start=start_day
+        days=days,
+        events_per_day=events_per_day,
+        seed=seed,
+        users=users,
+        items=items,
+        start=start_day,
+        exposure_zipf=exposure_zipf,
     )
     t0 = time.time()
     with Progress(console=err_console, transient=True) as progress:
@@ -334,6 +356,143 @@ def rollback(config_path: str, to_version: int | None) -> None:
         f"{config.serving.model_name}: now serving version {served}; retired {moved} to "
         f"{Path(config.serving.root) / '.retired' / config.serving.model_name}; models.config rewritten"
     )
+
+
+def _kubeflow_config(config_path: str):
+    try:
+        return load_config(config_path)
+    except ConfigError as err:
+        _fail(str(err))
+
+
+@main.command("compile")
+@click.option(
+    "--config", "config_path", default="configs/kubeflow.yaml", show_default=True, type=click.Path()
+)
+@click.option(
+    "-o", "--output", default="build/pipeline.yaml", show_default=True, type=click.Path(dir_okay=False)
+)
+def compile_cmd(config_path: str, output: str) -> None:
+    """Compile the nightly Kubeflow (KFP v2) pipeline to a YAML the kfp client and UI accept."""
+    from pipeline.kubeflow import compile_pipeline
+
+    config = _kubeflow_config(config_path)
+    try:
+        path = compile_pipeline(config, output)
+    except ValueError as err:
+        _fail(str(err))
+    console.print(f"compiled {config.pipeline_name} ({config.kubeflow.image}) to {path}")
+
+
+def _kfp_options(fn):
+    fn = click.option(
+        "--param",
+        "params",
+        multiple=True,
+        help="Run parameter name=value (night, auc_lower_bound, ndcg_lower_bound, epochs); repeatable.",
+    )(fn)
+    fn = click.option(
+        "--host", default=None, help="KFP API endpoint (default: kubeflow.host or KF_PIPELINES_ENDPOINT)."
+    )(fn)
+    fn = click.option(
+        "--package",
+        default=None,
+        type=click.Path(exists=True, dir_okay=False),
+        help="A compiled pipeline.yaml (default: compile the config now).",
+    )(fn)
+    return click.option(
+        "--config", "config_path", default="configs/kubeflow.yaml", show_default=True, type=click.Path()
+    )(fn)
+
+
+def _package(config, package: str | None) -> str:
+    if package:
+        return package
+    import tempfile
+
+    from pipeline.kubeflow import compile_pipeline
+
+    return str(compile_pipeline(config, Path(tempfile.mkdtemp(prefix="recpipe-kfp-")) / "pipeline.yaml"))
+
+
+@main.command()
+@_kfp_options
+@click.option("--run-name", default=None, help="Default: <pipeline name> <UTC time>.")
+def submit(
+    config_path: str, package: str | None, host: str | None, params: tuple[str, ...], run_name: str | None
+) -> None:
+    """Start one run of the pipeline now on Kubeflow Pipelines."""
+    from pipeline.kfp_client import KfpError, connect, parse_params
+    from pipeline.kfp_client import submit as submit_run
+
+    config = _kubeflow_config(config_path)
+    try:
+        values = parse_params(params)
+        kfp_ = connect(config, host)
+        name = run_name or f"{config.pipeline_name} {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S}"
+        run = submit_run(kfp_, config, _package(config, package), values, name)
+    except KfpError as err:
+        _fail(str(err))
+    console.print(
+        f"submitted run {run.run_id} ({name}) to {kfp_.host}, experiment {config.kubeflow.experiment}"
+    )
+
+
+@main.command("schedule")
+@_kfp_options
+@click.option(
+    "--cron", default=None, help="KFP cron, 6 fields, seconds first (default: kubeflow.schedule_cron)."
+)
+@click.option(
+    "--name", default=None, help="Schedule name (default: <pipeline name> nightly); reused to update."
+)
+def schedule_cmd(
+    config_path: str,
+    package: str | None,
+    host: str | None,
+    params: tuple[str, ...],
+    cron: str | None,
+    name: str | None,
+) -> None:
+    """Create or update the recurring nightly run (max 1 at a time, no catch-up)."""
+    from pipeline.kfp_client import KfpError, connect, parse_params, schedule
+
+    config = _kubeflow_config(config_path)
+    name = name or f"{config.pipeline_name} nightly"
+    try:
+        values = parse_params(params)
+        kfp_ = connect(config, host)
+        created, replaced = schedule(kfp_, config, _package(config, package), values, name, cron)
+    except KfpError as err:
+        _fail(str(err))
+    verb = f"updated (replaced {', '.join(replaced)})" if replaced else "created"
+    console.print(
+        f"schedule {name!r} {verb}: {created.recurring_run_id}, cron "
+        f"'{cron or config.kubeflow.schedule_cron}', max_concurrency 1, no catch-up, on {kfp_.host}"
+    )
+
+
+@main.command()
+@click.option(
+    "--config", "config_path", default="configs/kubeflow.yaml", show_default=True, type=click.Path()
+)
+@click.option("--host", default=None)
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
+def runs(config_path: str, host: str | None, limit: int) -> None:
+    """Recent runs of the experiment and their state."""
+    from pipeline.kfp_client import KfpError, connect, recent_runs
+
+    config = _kubeflow_config(config_path)
+    try:
+        rows = recent_runs(connect(config, host), config, limit)
+    except KfpError as err:
+        _fail(str(err))
+    table = Table(title=f"runs of {config.kubeflow.experiment}", title_justify="left")
+    for column in ("created", "run", "state", "id"):
+        table.add_column(column)
+    for run in rows:
+        table.add_row(str(run.created_at), run.display_name or "", str(run.state), run.run_id)
+    console.print(table)
 
 
 @main.group()

@@ -105,6 +105,64 @@ class BeamConfig(_Strict):
         ]
 
 
+class MetadataConfig(_Strict):
+    """Where MLMD lives: SQLite under run_root locally; MySQL when several pods share it (Kubeflow)."""
+
+    kind: Literal["sqlite", "mysql"] = "sqlite"
+    host: str = "mysql.kubeflow.svc.cluster.local"
+    port: int = Field(3306, ge=1, le=65535)
+    database: str = "recpipe_mlmd"
+    user: str = "root"
+    password_env: str = Field("MLMD_MYSQL_PASSWORD", description="Env var holding the MySQL password.")
+    secret_name: str = Field("recpipe-mlmd", description="Kubernetes secret mounted into that env var.")
+    secret_key: str = "password"
+
+
+class PhaseResources(_Strict):
+    cpu: str = "2"
+    memory: str = "8G"
+    retries: int = Field(1, ge=0, le=10)
+
+
+class KubeflowConfig(_Strict):
+    image: str = Field(
+        "ghcr.io/example/recpipe:0.1.0", description="Component image built from kfp/Dockerfile."
+    )
+    pipeline_root: str = Field("gs://your-bucket/recpipe", description="Artifacts of every phase; shared.")
+    host: str | None = Field(None, description="KFP API endpoint; else env KF_PIPELINES_ENDPOINT.")
+    namespace: str = "kubeflow"
+    experiment: str = "recpipe-nightly"
+    token_env: str = Field("KFP_TOKEN", description="Env var holding a bearer token for the KFP API.")
+    schedule_cron: str = Field("0 0 2 * * *", description="KFP cron: 6 fields, seconds first.")
+    span_offset_days: int = Field(1, ge=0, description="A run scheduled on day D processes span D - offset.")
+    service_account: str | None = None
+    phases: dict[str, PhaseResources] = Field(
+        default_factory=dict, description="Per-phase resources by name."
+    )
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _six_field_cron(cls, v: str) -> str:
+        fields = v.split()
+        if len(fields) != 6:
+            raise ValueError(
+                f"KFP cron needs 6 fields, seconds first (e.g. '0 0 2 * * *' = 02:00 daily); "
+                f"{v!r} has {len(fields)}"
+                + (": a 5-field cron would run every minute" if len(fields) == 5 else "")
+            )
+        return v
+
+    @field_validator("phases")
+    @classmethod
+    def _known_phases(cls, v: dict) -> dict:
+        from pipeline.kubeflow_phases import PHASES
+
+        unknown = sorted(set(v) - set(PHASES))
+        if unknown:
+            raise ValueError(f"unknown phases {unknown}; phases are {list(PHASES)}")
+        return v
+
+
 class RecpipeConfig(_Strict):
     pipeline_name: str = Field("recpipe", pattern=r"^[A-Za-z0-9_\-]+$")
     run_root: str = Field("runs/local", description="Pipeline root; MLMD SQLite lives under it.")
@@ -116,6 +174,8 @@ class RecpipeConfig(_Strict):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     beam: BeamConfig = Field(default_factory=BeamConfig)
+    metadata: MetadataConfig = Field(default_factory=MetadataConfig)
+    kubeflow: KubeflowConfig = Field(default_factory=KubeflowConfig)
 
     @model_validator(mode="after")
     def _slices_are_features(self) -> RecpipeConfig:

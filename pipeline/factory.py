@@ -35,6 +35,24 @@ def code_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+def metadata_connection(config: RecpipeConfig):
+    """SQLite under run_root, or the shared MySQL (password from the env var the pod's secret fills)."""
+    import os
+
+    meta = config.metadata
+    if meta.kind == "sqlite":
+        return tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
+    password = os.environ.get(meta.password_env)
+    if password is None:
+        raise RuntimeError(
+            f"MLMD is MySQL but env var {meta.password_env} is not set "
+            f"(mount secret {meta.secret_name!r} key {meta.secret_key!r} into it)"
+        )
+    return tfx.orchestration.metadata.mysql_metadata_connection_config(
+        host=meta.host, port=meta.port, database=meta.database, username=meta.user, password=password
+    )
+
+
 def _example_gen(config: RecpipeConfig) -> tfx.components.ImportExampleGen:
     data = config.data
     split = tfx.proto.SplitConfig(

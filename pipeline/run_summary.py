@@ -57,10 +57,9 @@ _STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
 
 def _store(config: RecpipeConfig) -> metadata_store.MetadataStore:
-    conn = metadata_store_pb2.ConnectionConfig()
-    conn.sqlite.filename_uri = config.metadata_path
-    conn.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(conn)
+    from pipeline.factory import metadata_connection
+
+    return metadata_store.MetadataStore(metadata_connection(config))
 
 
 def _latest_outputs(store, config: RecpipeConfig, since_ms: int):
@@ -144,7 +143,7 @@ def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
     from components.anomaly_gate import describe, read_anomalies
 
     summary = RunSummary()
-    if not os.path.exists(config.metadata_path):
+    if config.metadata.kind == "sqlite" and not os.path.exists(config.metadata_path):
         return summary
     store = _store(config)
     summary.node_states, summary.node_seconds, outputs = _latest_outputs(store, config, since_ms)

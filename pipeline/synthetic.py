@@ -36,6 +36,7 @@ class SyntheticSpec:
     base_logit: float = -2.9
     factor_weight: float = 2.5
     age_missing_fraction: float = 0.1
+    exposure_zipf: float = 1.0  # 0 = every item shown equally often (to cover a large catalogue)
 
 
 @dataclass
@@ -71,7 +72,7 @@ def build_world(spec: SyntheticSpec) -> _World:
         user_fav_cat=rng.integers(0, spec.categories, spec.users),
         user_age=age,
         item_f=rng.normal(0, 1 / np.sqrt(d), (spec.items, d)),
-        item_exposure=_zipf_weights(spec.items, 1.0, rng),
+        item_exposure=_zipf_weights(spec.items, spec.exposure_zipf, rng),
         item_quality=rng.normal(0, 0.5, spec.items),
         item_cat=rng.integers(0, spec.categories, spec.items),
         item_price=np.round(rng.lognormal(3.0, 0.8, spec.items), 2),

@@ -207,21 +207,13 @@ def test_recommend_cli_over_rest_against_a_tf_serving_stand_in(night1):
     endpoint = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         user = next(read_examples(span_files(config.data.root, DAY1)))[F.USER_ID]
+        movies = Path(config.run_root) / "movies.csv"  # a MovieLens-style catalogue for the synthetic ids
+        movies.write_text(
+            "movieId,title,genres\n" + "".join(f"i{n},Film number {n} (2024),Drama\n" for n in range(150))
+        )
+        rest_args = ["--endpoint", endpoint, "--model-name", "recommender", "--movies", str(movies)]
         over_rest = CliRunner().invoke(
-            cli,
-            [
-                "recommend",
-                "--endpoint",
-                endpoint,
-                "--model-name",
-                "recommender",
-                "--user",
-                user,
-                "-k",
-                "3",
-                "--device",
-                "mobile",
-            ],
+            cli, ["recommend", *rest_args, "--user", user, "-k", "3", "--device", "mobile"]
         )
         in_process = CliRunner().invoke(
             cli,
@@ -235,8 +227,10 @@ def test_recommend_cli_over_rest_against_a_tf_serving_stand_in(night1):
             and body["inputs"]["user_id"] == [user]
             and body["inputs"]["k"] == 3
         )
-        rest_items = [line.split()[3] for line in over_rest.output.splitlines() if line.startswith("│ ")]
+        rest_rows = [line.split("│") for line in over_rest.output.splitlines() if line.startswith("│ ")]
+        rest_items = [row[2].strip() for row in rest_rows]
         assert len(rest_items) == 3
+        assert [row[3].strip() for row in rest_rows] == [f"Film number {i[1:]} (2024)" for i in rest_items]
         assert rest_items == [
             line.split()[3] for line in in_process.output.splitlines() if line.startswith("│ ")
         ]

@@ -106,3 +106,17 @@ def test_unwritable_serving_path_is_refused_before_copying(tmp_path):
     blocker.write_text("")
     with pytest.raises(PermissionError, match="not-a-folder/serving is not writable"):
         push_model(_fake_model(tmp_path, "m"), blocker / "serving", "rec", 5, {"model_uri": "m"})
+
+
+def test_the_shipped_models_config_example_is_what_the_pusher_writes(tmp_path, repo):
+    push_model(
+        _fake_model(tmp_path, "m"),
+        tmp_path / "serving",
+        "recommender",
+        5,
+        {"model_uri": "m"},
+        base_path_prefix="gs://your-bucket/serving",
+    )
+    example = (repo / "kfp" / "serving" / "models.config.example").read_text()
+    shipped = "\n".join(line for line in example.splitlines() if not line.startswith("#")).strip()
+    assert (tmp_path / "serving" / "models.config").read_text().strip() == shipped
