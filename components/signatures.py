@@ -79,3 +79,56 @@ def make_signatures(
         "serving_tf_example": serve_tf_examples.get_concrete_function(),
         "transform_features": transform_features.get_concrete_function(),
     }
+
+
+def warmup_requests(users: list[bytes], items: list[bytes]) -> list:
+    """A few real requests per signature, with known and unknown ids, as clients will send them."""
+    import time
+
+    now = int(time.time())
+    some_users = [*users[:2], b"warmup-unknown-user"]
+    rows = len(some_users)
+    return [
+        (
+            "serving_default",
+            {
+                F.USER_ID: tf.constant(some_users),
+                F.ITEM_ID: tf.constant([*items[: rows - 1], b"warmup-unknown-item"]),
+                F.EVENT_TS: tf.fill([rows], tf.constant(now, tf.int64)),
+                F.POSITION: tf.range(rows, dtype=tf.int64),
+                F.DEVICE: tf.constant([b"mobile", b"desktop", b"unknown"][:rows]),
+                F.ITEM_CATEGORY: tf.fill([rows], tf.constant(b"unknown")),
+                F.ITEM_PRICE: tf.fill([rows], 9.99),
+                F.USER_AGE: tf.constant([30, -1, -1][:rows], tf.int64),
+            },
+        ),
+        (
+            "recommend",
+            {
+                "user_id": tf.constant(some_users[:1]),
+                "device": tf.constant([b"mobile"]),
+                "event_ts": tf.constant([now], tf.int64),
+                "k": tf.constant(10, tf.int32),
+                "exclude_item_ids": tf.constant(items[:1]),
+            },
+        ),
+        (
+            "recommend",
+            {
+                "user_id": tf.constant([b"warmup-unknown-user"]),
+                "device": tf.constant([b"unknown"]),
+                "event_ts": tf.constant([now], tf.int64),
+                "k": tf.constant(10, tf.int32),
+                "exclude_item_ids": tf.constant([], tf.string),
+            },
+        ),
+        (
+            "score_items",
+            {
+                "user_id": tf.constant(some_users[:1]),
+                "device": tf.constant([b"mobile"]),
+                "event_ts": tf.constant([now], tf.int64),
+                "item_ids": tf.constant(items[:5]),
+            },
+        ),
+    ]

@@ -49,7 +49,26 @@ class TransformConfig(_Strict):
     quantile_buckets: int = Field(8, ge=2, description="Buckets for user_age, position and hour of day.")
 
 
+class TFJobConfig(_Strict):
+    """Training workers as a Kubeflow TFJob (Training Operator, kubeflow.org/v1)."""
+
+    api_host: str = Field("https://kubernetes.default.svc", description="Kubernetes API server.")
+    token_env: str = Field(
+        "K8S_TOKEN", description="Env var with a bearer token; in a pod the service account's."
+    )
+    namespace: str = "kubeflow"
+    image: str | None = Field(None, description="Worker image; default kubeflow.image.")
+    cpu: str = "4"
+    memory: str = "16G"
+    poll_s: float = Field(15.0, gt=0)
+    timeout_s: float = Field(6 * 3600.0, gt=0)
+
+
 class TrainerConfig(_Strict):
+    workers: int = Field(1, ge=1, description="Training workers under MultiWorkerMirroredStrategy.")
+    launcher: Literal["local", "tfjob"] = Field("local", description="local processes, or a Kubeflow TFJob.")
+    max_restarts: int = Field(2, ge=0, description="Restarts of the worker group after a worker dies.")
+    tfjob: TFJobConfig = Field(default_factory=TFJobConfig)
     epochs: int = Field(5, ge=1)
     batch_size: int = Field(1024, ge=1)
     learning_rate: float = Field(0.003, gt=0)

@@ -113,6 +113,7 @@ def create_pipeline(config: RecpipeConfig) -> tfx.dsl.Pipeline:
             **config.trainer.model_dump(),
             **config.transform.model_dump(),
             "model_name": config.serving.model_name,
+            "kubeflow_image": config.kubeflow.image,
             "code": fingerprint,
         },
     )

@@ -1,0 +1,165 @@
+"""Training NeuMF on Transform's output: the body every worker runs, in the Trainer's process or not.
+
+A TrainJob holds only paths and the config, so it travels as JSON to worker processes (local launcher)
+or pods (TFJob). Each worker builds MultiWorkerMirroredStrategy from its TF_CONFIG (a single local worker
+without one), reads its share of the data (element-wise sharding), backs up every epoch so a restarted
+worker resumes instead of starting over, and joins the collective save; only the chief's export counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import time
+from typing import Any
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from absl import logging
+from tfx_bsl.public import tfxio
+
+from components import features as F
+from components.model import ModelParams, ModelShape, build_neumf
+from components.recommend import Recommender, item_catalogue
+from components.serving_check import write_warmup
+from components.signatures import make_signatures, warmup_requests
+
+METRICS_FILE = "metrics.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainJob:
+    train_files: list[str]
+    eval_files: list[str]
+    transform_output: str
+    serving_model_dir: str
+    model_run_dir: str
+    custom_config: dict[str, Any]
+
+    @property
+    def backup_dir(self) -> str:
+        return os.path.join(self.model_run_dir, "backup")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainJob:
+        return cls(**json.loads(text))
+
+
+def is_chief() -> bool:
+    """The chief exports the model: task 'chief' if the cluster has one, else worker 0 (or no TF_CONFIG)."""
+    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task, cluster = tf_config.get("task", {}), tf_config.get("cluster", {})
+    if not task:
+        return True
+    if "chief" in cluster:
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0
+
+
+def model_shape(tf_transform_output: tft.TFTransformOutput, cfg: dict) -> ModelShape:
+    """Embedding table sizes = vocabulary sizes + OOV buckets, read from what Transform computed."""
+    vocab = tf_transform_output.vocabulary_size_by_name
+    buckets = int(cfg["quantile_buckets"])
+    return ModelShape(
+        users=vocab(F.VOCAB_FILES[F.USER_ID]) + int(cfg["id_oov_buckets"]),
+        items=vocab(F.VOCAB_FILES[F.ITEM_ID]) + int(cfg["id_oov_buckets"]),
+        devices=vocab(F.VOCAB_FILES[F.DEVICE]) + int(cfg["category_oov_buckets"]),
+        categories=vocab(F.VOCAB_FILES[F.ITEM_CATEGORY]) + int(cfg["category_oov_buckets"]),
+        age_buckets=buckets + 1,  # + the "unknown age" bucket
+        position_buckets=buckets,
+        hour_buckets=buckets,
+    )
+
+
+def dataset(files: list[str], schema, batch_size: int, shuffle: bool, cfg: dict) -> tf.data.Dataset:
+    """Transformed examples -> (features, label) batches, read straight from the files."""
+    source = tfxio.TFExampleRecord(file_pattern=files, schema=schema, telemetry_descriptors=["recpipe"])
+    ds = source.TensorFlowDataset(
+        tfxio.TensorFlowDatasetOptions(
+            batch_size=batch_size,
+            label_key=F.T_LABEL,
+            num_epochs=1,
+            shuffle=shuffle,
+            shuffle_buffer_size=int(cfg["shuffle_buffer"]),
+            shuffle_seed=int(cfg["seed"]),
+        )
+    )
+    options = tf.data.Options()
+    # Shard by element: a span may have a single file, which file-based sharding cannot split.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Says when training resumes from a backup instead of starting over (the log a restart leaves)."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+        self.first = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first and epoch > 0:
+            logging.warning(
+                "recpipe: resumed from backup: continuing at epoch %d of %d", epoch + 1, self.epochs
+            )
+        self.first = False
+        logging.info("recpipe: epoch %d of %d begins", epoch + 1, self.epochs)
+
+
+def train(job: TrainJob) -> dict[str, float]:
+    """Train, export (chief) and return the final eval metrics."""
+    cfg = job.custom_config
+    keras.utils.set_random_seed(int(cfg["seed"]))
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    tf_transform_output = tft.TFTransformOutput(job.transform_output)
+    schema = tf_transform_output.transformed_metadata.schema
+    # The global batch is the configured one whatever the number of workers, so 1 and N workers take
+    # the same optimisation steps and reach the same quality.
+    batch = int(cfg["batch_size"])
+    train_ds = dataset(job.train_files, schema, batch, True, cfg)
+    eval_ds = dataset(job.eval_files, schema, batch, False, cfg)
+    params = ModelParams(
+        gmf_dim=int(cfg["gmf_dim"]),
+        mlp_dim=int(cfg["mlp_dim"]),
+        side_dim=int(cfg["side_dim"]),
+        mlp_layers=tuple(cfg["mlp_layers"]),
+        l2=float(cfg["l2"]),
+        learning_rate=float(cfg["learning_rate"]),
+    )
+    with strategy.scope():
+        model = build_neumf(model_shape(tf_transform_output, cfg), params)
+
+    epochs = int(cfg["epochs"])
+    callbacks = [keras.callbacks.BackupAndRestore(backup_dir=job.backup_dir), EpochLog(epochs)]
+    if is_chief():
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=job.model_run_dir, update_freq="epoch"))
+    started = time.time()
+    model.fit(train_ds, validation_data=eval_ds, epochs=epochs, callbacks=callbacks, verbose=2)
+    metrics = {k: float(v) for k, v in model.evaluate(eval_ds, return_dict=True, verbose=0).items()}
+    metrics["fit_seconds"] = time.time() - started
+
+    signatures = make_signatures(model, tf_transform_output)
+    vocab = tf_transform_output.vocabulary_by_name
+    items, users = vocab(F.VOCAB_FILES[F.ITEM_ID]), vocab(F.VOCAB_FILES[F.USER_ID])
+    category, price = item_catalogue(dataset(job.train_files, schema, 8192, False, cfg), len(items))
+    model.recommender = Recommender(model, model.tft_layer, items, category, price, known_users=len(users))
+    signatures["recommend"] = model.recommender.recommend.get_concrete_function()
+    signatures["score_items"] = model.recommender.score_items.get_concrete_function()
+
+    # Every worker must call save (it is a collective op); only the chief's copy is the model.
+    export_dir = job.serving_model_dir if is_chief() else tempfile.mkdtemp(prefix="recpipe-worker-export-")
+    model.save(export_dir, save_format="tf", signatures=signatures)
+    if is_chief():
+        write_warmup(export_dir, cfg["model_name"], warmup_requests(users, items))
+        with tf.io.gfile.GFile(os.path.join(job.model_run_dir, METRICS_FILE), "w") as f:
+            f.write(json.dumps(metrics))
+    return metrics
