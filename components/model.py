@@ -33,7 +33,7 @@ class ModelParams:
     gmf_dim: int = 16
     mlp_dim: int = 16
     side_dim: int = 4
-    mlp_layers: tuple[int, ...] = (64, 32, 16)
+    mlp_layers: tuple[int, ...] = (32, 16, 8)
     l2: float = 1e-5
     learning_rate: float = 0.003
 

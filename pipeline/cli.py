@@ -422,17 +422,13 @@ def submit(
     config_path: str, package: str | None, host: str | None, params: tuple[str, ...], run_name: str | None
 ) -> None:
     """Start one run of the pipeline now on Kubeflow Pipelines."""
-    from pipeline.kfp_client import KfpError, connect, parse_params
     from pipeline.kfp_client import submit as submit_run
 
     config = _kubeflow_config(config_path)
-    try:
-        values = parse_params(params)
-        kfp_ = connect(config, host)
-        name = run_name or f"{config.pipeline_name} {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S}"
-        run = submit_run(kfp_, config, _package(config, package), values, name)
-    except KfpError as err:
-        _fail(str(err))
+    name = run_name or f"{config.pipeline_name} {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S}"
+    kfp_, run = _with_kfp(
+        config, host, params, lambda k, values: submit_run(k, config, _package(config, package), values, name)
+    )
     console.print(
         f"submitted run {run.run_id} ({name}) to {kfp_.host}, experiment {config.kubeflow.experiment}"
     )
@@ -455,21 +451,38 @@ def schedule_cmd(
     name: str | None,
 ) -> None:
     """Create or update the recurring nightly run (max 1 at a time, no catch-up)."""
-    from pipeline.kfp_client import KfpError, connect, parse_params, schedule
+    from pipeline.config import check_kfp_cron
+    from pipeline.kfp_client import schedule
 
     config = _kubeflow_config(config_path)
     name = name or f"{config.pipeline_name} nightly"
     try:
-        values = parse_params(params)
-        kfp_ = connect(config, host)
-        created, replaced = schedule(kfp_, config, _package(config, package), values, name, cron)
-    except KfpError as err:
+        cron = check_kfp_cron(cron or config.kubeflow.schedule_cron)  # refused before any request
+    except ValueError as err:
         _fail(str(err))
+    kfp_, (created, replaced) = _with_kfp(
+        config,
+        host,
+        params,
+        lambda k, values: schedule(k, config, _package(config, package), values, name, cron),
+    )
     verb = f"updated (replaced {', '.join(replaced)})" if replaced else "created"
     console.print(
-        f"schedule {name!r} {verb}: {created.recurring_run_id}, cron "
-        f"'{cron or config.kubeflow.schedule_cron}', max_concurrency 1, no catch-up, on {kfp_.host}"
+        f"schedule {name!r} {verb}: {created.recurring_run_id}, cron '{cron}', max_concurrency 1, "
+        f"no catch-up, on {kfp_.host}"
     )
+
+
+def _with_kfp(config, host: str | None, params: tuple[str, ...], action):
+    """Parse --param, connect, run action(kfp, values); any KFP failure exits with its one-line reason."""
+    from pipeline.kfp_client import KfpError, connect, parse_params
+
+    try:
+        values = parse_params(params)
+        kfp_ = connect(config, host)
+        return kfp_, action(kfp_, values)
+    except KfpError as err:
+        _fail(str(err))
 
 
 @main.command()

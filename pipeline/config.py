@@ -14,6 +14,17 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
+def check_kfp_cron(cron: str) -> str:
+    """KFP's cron has six fields, seconds first; a five-field (Unix) cron would mean every minute."""
+    fields = cron.split()
+    if len(fields) != 6:
+        raise ValueError(
+            f"KFP cron needs 6 fields, seconds first (e.g. '0 0 2 * * *' = 02:00 daily); {cron!r} has "
+            f"{len(fields)}" + (": a 5-field cron would run every minute" if len(fields) == 5 else "")
+        )
+    return cron
+
+
 class ConfigError(ValueError):
     """A config file that cannot be used; the message names the file and the key."""
 
@@ -75,7 +86,7 @@ class TrainerConfig(_Strict):
     gmf_dim: int = Field(16, ge=1, description="GMF tower embedding size.")
     mlp_dim: int = Field(16, ge=1, description="MLP tower embedding size for user and item.")
     side_dim: int = Field(4, ge=1, description="Embedding size of each categorical side feature.")
-    mlp_layers: list[int] = Field(default_factory=lambda: [64, 32, 16])
+    mlp_layers: list[int] = Field(default_factory=lambda: [32, 16, 8])
     l2: float = Field(1e-5, ge=0, description="L2 penalty on embeddings.")
     shuffle_buffer: int = Field(20000, ge=1)
     seed: int = 42
@@ -162,14 +173,7 @@ class KubeflowConfig(_Strict):
     @field_validator("schedule_cron")
     @classmethod
     def _six_field_cron(cls, v: str) -> str:
-        fields = v.split()
-        if len(fields) != 6:
-            raise ValueError(
-                f"KFP cron needs 6 fields, seconds first (e.g. '0 0 2 * * *' = 02:00 daily); "
-                f"{v!r} has {len(fields)}"
-                + (": a 5-field cron would run every minute" if len(fields) == 5 else "")
-            )
-        return v
+        return check_kfp_cron(v)
 
     @field_validator("phases")
     @classmethod

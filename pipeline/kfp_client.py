@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.config import RecpipeConfig
+from pipeline.config import RecpipeConfig, check_kfp_cron
 from pipeline.kubeflow_phases import RUN_PARAMETERS
 
 PIPELINE_PARAMETERS = {
@@ -106,21 +106,25 @@ def _api_call(kfp_: Kfp, what: str, fn, *args, **kwargs):
         ) from None
 
 
-def submit(kfp_: Kfp, config: RecpipeConfig, package: str, params: dict[str, Any], run_name: str):
+def _job(kfp_: Kfp, config: RecpipeConfig, package: str, params: dict[str, Any], name: str) -> dict[str, Any]:
+    """What a run and a schedule share: the experiment (created if missing), the spec, the parameters."""
     experiment = _api_call(
         kfp_, "find or create the experiment", _experiment, kfp_, config.kubeflow.experiment, True
     )
-    return _api_call(
-        kfp_,
-        "create the run",
-        kfp_.client.run_pipeline,
+    return dict(
         experiment_id=experiment.experiment_id,
-        job_name=run_name,
+        job_name=name,
         pipeline_package_path=package,
         params=params,
         pipeline_root=config.kubeflow.pipeline_root,
         enable_caching=False,
         service_account=config.kubeflow.service_account,
+    )
+
+
+def submit(kfp_: Kfp, config: RecpipeConfig, package: str, params: dict[str, Any], run_name: str):
+    return _api_call(
+        kfp_, "create the run", kfp_.client.run_pipeline, **_job(kfp_, config, package, params, run_name)
     )
 
 
@@ -131,22 +135,17 @@ def schedule(
 
     KFP v2 has no update call for recurring runs, so "update" is delete-then-create.
     """
-    cron = cron or config.kubeflow.schedule_cron
-    if len(cron.split()) != 6:
-        raise KfpError(
-            f"KFP cron needs 6 fields, seconds first (e.g. '0 0 2 * * *'); {cron!r} has "
-            f"{len(cron.split())}"
-            + (": a 5-field cron would run every minute" if len(cron.split()) == 5 else "")
-        )
-    experiment = _api_call(
-        kfp_, "find or create the experiment", _experiment, kfp_, config.kubeflow.experiment, True
-    )
+    try:
+        cron = check_kfp_cron(cron or config.kubeflow.schedule_cron)
+    except ValueError as err:
+        raise KfpError(str(err)) from None
+    job = _job(kfp_, config, package, params, name)
     existing = (
         _api_call(
             kfp_,
             "list recurring runs",
             kfp_.client.list_recurring_runs,
-            experiment_id=experiment.experiment_id,
+            experiment_id=job["experiment_id"],
             page_size=100,
         ).recurring_runs
         or []
@@ -158,16 +157,10 @@ def schedule(
         kfp_,
         "create the schedule",
         kfp_.client.create_recurring_run,
-        experiment_id=experiment.experiment_id,
-        job_name=name,
         cron_expression=cron,
         max_concurrency=1,
         no_catchup=True,
-        params=params,
-        pipeline_package_path=package,
-        pipeline_root=config.kubeflow.pipeline_root,
-        enable_caching=False,
-        service_account=config.kubeflow.service_account,
+        **job,
     )
     return created, replaced
 

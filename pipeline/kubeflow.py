@@ -29,9 +29,9 @@ def _phase_components(image: str) -> dict:
 
     @component
     def validate_data(config_yaml: str, span: int) -> str:
-        from pipeline.kubeflow_phases import config_from_yaml, run_phase, to_json
+        from pipeline.kubeflow_phases import run_phase_json
 
-        return to_json(run_phase(config_from_yaml(config_yaml, span), "validate-data"))
+        return run_phase_json(config_yaml, span, "validate-data")
 
     @component
     def train_evaluate(
@@ -42,16 +42,16 @@ def _phase_components(image: str) -> dict:
         ndcg_lower_bound: float,
         epochs: int,
     ) -> str:
-        from pipeline.kubeflow_phases import config_from_yaml, run_phase, to_json
+        from pipeline.kubeflow_phases import run_phase_json
 
-        config = config_from_yaml(
+        return run_phase_json(
             config_yaml,
             span,
+            "train-evaluate",
             auc_lower_bound=auc_lower_bound,
             ndcg_lower_bound=ndcg_lower_bound,
             epochs=epochs,
         )
-        return to_json(run_phase(config, "train-evaluate"))
 
     @component
     def check_and_push(
@@ -62,16 +62,16 @@ def _phase_components(image: str) -> dict:
         ndcg_lower_bound: float,
         epochs: int,
     ) -> str:
-        from pipeline.kubeflow_phases import config_from_yaml, run_phase, to_json
+        from pipeline.kubeflow_phases import run_phase_json
 
-        config = config_from_yaml(
+        return run_phase_json(
             config_yaml,
             span,
+            "check-and-push",
             auc_lower_bound=auc_lower_bound,
             ndcg_lower_bound=ndcg_lower_bound,
             epochs=epochs,
         )
-        return to_json(run_phase(config, "check-and-push"))
 
     @component
     def report(config_yaml: str, span: int, previous: str) -> str:

@@ -102,6 +102,11 @@ def run_phase(config: RecpipeConfig, phase: str) -> dict[str, Any]:
     return {"phase": phase, "span": config.data.span, "nodes": summary.node_states}
 
 
+def run_phase_json(config_yaml: str, span: int, phase: str, **run_parameters: Any) -> str:
+    """What a phase component does: the frozen config + this run's span and parameters -> phase -> JSON."""
+    return to_json(run_phase(config_from_yaml(config_yaml, span, **run_parameters), phase))
+
+
 def report(config: RecpipeConfig) -> dict[str, Any]:
     """The night's decision, read back from MLMD (newest execution of every node)."""
     from pipeline.run_summary import summarize

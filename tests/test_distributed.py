@@ -16,7 +16,7 @@ from components.distributed import WorkerFailed, launch_local
 from components.training import METRICS_FILE, TrainJob
 from pipeline.factory import code_fingerprint
 from pipeline.runners import run_pipeline
-from pipeline.serving import latest_version_dir, predict_rest
+from pipeline.serving import InProcessModel, recommend
 from pipeline.synthetic import SyntheticSpec, generate
 
 pytestmark = pytest.mark.e2e
@@ -67,20 +67,7 @@ def test_the_trainer_runs_two_workers_and_the_pipeline_ships_their_model(two_wor
         text = Path(log).read_text()
         assert "eval metrics" in text, f"{log} did not finish training"
     if summary.pushed:
-        response = predict_rest(
-            latest_version_dir(config.serving_model_dir),
-            {
-                "signature_name": "recommend",
-                "inputs": {
-                    "user_id": ["u1"],
-                    "device": ["mobile"],
-                    "event_ts": [1704100000],
-                    "k": 3,
-                    "exclude_item_ids": [],
-                },
-            },
-        )
-        assert len(response["outputs"]["item_ids"][0]) == 3
+        assert len(recommend(InProcessModel(config.serving_model_dir), "u1", k=3, device="mobile")) == 3
 
 
 def test_one_and_two_workers_reach_the_same_auc(two_worker_night):
@@ -123,20 +110,7 @@ def test_a_killed_worker_is_restarted_and_training_resumes_from_backup(two_worke
     epoch = int(resumed.split("resumed from backup: continuing at epoch ")[1].split()[0])
     assert 2 <= epoch <= 40, "training resumed from a saved epoch, not from scratch"
     assert json.loads((Path(job.model_run_dir) / METRICS_FILE).read_text())["auc"] > 0.5
-    response = predict_rest(
-        job.serving_model_dir,
-        {
-            "signature_name": "recommend",
-            "inputs": {
-                "user_id": ["u1"],
-                "device": ["mobile"],
-                "event_ts": [1704100000],
-                "k": 3,
-                "exclude_item_ids": [],
-            },
-        },
-    )
-    assert len(response["outputs"]["item_ids"][0]) == 3
+    assert len(recommend(InProcessModel(job.serving_model_dir), "u1", k=3, device="mobile")) == 3
 
 
 def test_a_worker_that_keeps_failing_fails_the_step_with_its_error(two_worker_night):

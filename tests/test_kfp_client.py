@@ -2,13 +2,12 @@
 REST API: the request bodies, the schedule's idempotency, and a clear message for each failure."""
 
 import json
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from click.testing import CliRunner
+from helpers import JsonHandler, serve_in_thread
 
 from pipeline.cli import main as cli
 
@@ -26,29 +25,17 @@ class FakeKfp:
         self.recurring: dict[str, dict] = {}
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def _body(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                return json.loads(self.rfile.read(length)) if length else {}
-
-            def _send(self, code, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _handle(self, method):
                 url = urlparse(self.path)
-                body = self._body()
+                body = self.read_json()
                 fake.requests.append(
                     (method, url.path, {k: v[0] for k, v in parse_qs(url.query).items()}, body)
                 )
                 if fake.require_token and self.headers.get("Authorization") != f"Bearer {fake.require_token}":
-                    return self._send(401, {"error": "Unauthenticated", "code": 16})
+                    return self.send_json(401, {"error": "Unauthenticated", "code": 16})
                 code, payload = fake.route(method, url.path, parse_qs(url.query), body)
-                self._send(code, payload)
+                self.send_json(code, payload)
 
             def do_GET(self):  # noqa: N802
                 self._handle("GET")
@@ -59,11 +46,7 @@ class FakeKfp:
             def do_DELETE(self):  # noqa: N802
                 self._handle("DELETE")
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.host = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.handler = Handler
 
     def route(self, method, path, query, body):
         api = "/apis/v2beta1"
@@ -110,7 +93,7 @@ class FakeKfp:
         return 404, {"error": f"no route {method} {path}"}
 
     def __enter__(self):
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.host = serve_in_thread(self.handler)
         return self
 
     def __exit__(self, *exc):

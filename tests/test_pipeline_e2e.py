@@ -173,38 +173,24 @@ def test_rerunning_a_night_that_pushed_does_not_push_the_same_model_again(night1
 
 def test_recommend_cli_over_rest_against_a_tf_serving_stand_in(night1):
     """The CLI's REST client against a local server that checks each request and answers as TF Serving."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from helpers import JsonHandler, serve_in_thread
 
     config, _, _ = night1
     version_dir = latest_version_dir(config.serving_model_dir)
     seen = []
 
-    class TFServing(BaseHTTPRequestHandler):
+    class TFServing(JsonHandler):
         def do_POST(self):  # noqa: N802 - http.server's name
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = self.read_json()
             seen.append((self.path, self.headers["Content-Type"], body))
             if self.path != "/v1/models/recommender:predict":
-                return self._answer(404, {"error": f"Servable not found for request: {self.path}"})
+                return self.send_json(404, {"error": f"Servable not found for request: {self.path}"})
             try:
-                return self._answer(200, predict_rest(version_dir, body))
+                return self.send_json(200, predict_rest(version_dir, body))
             except Exception as err:  # noqa: BLE001 - TF Serving answers bad requests with 400
-                return self._answer(400, {"error": str(err)})
+                return self.send_json(400, {"error": str(err)})
 
-        def _answer(self, code, payload):
-            data = json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), TFServing)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    server, endpoint = serve_in_thread(TFServing)
     try:
         user = next(read_examples(span_files(config.data.root, DAY1)))[F.USER_ID]
         movies = Path(config.run_root) / "movies.csv"  # a MovieLens-style catalogue for the synthetic ids

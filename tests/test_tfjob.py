@@ -1,11 +1,8 @@
 """The TFJob launcher against a local server playing the Kubernetes API: the TFJob body, polling,
 success, failure with the job's own reason, a retried step finding its job, refused credentials."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
+from helpers import JsonHandler, serve_in_thread
 
 from components.tfjob import TFJobFailed, launch_tfjob, tfjob_name
 from components.training import TrainJob
@@ -25,22 +22,14 @@ class FakeKubernetes:
         self.gets = 0
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def _send(self, code, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_POST(self):  # noqa: N802
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                    return self._send(401, {"kind": "Status", "message": "Unauthorized"})
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                    return self.send_json(401, {"kind": "Status", "message": "Unauthorized"})
+                body = self.read_json()
                 assert self.path == f"/apis/kubeflow.org/v1/namespaces/{body['metadata']['namespace']}/tfjobs"
                 fake.created.append(body)
-                self._send(fake.create_code, body)
+                self.send_json(fake.create_code, body)
 
             def do_GET(self):  # noqa: N802
                 fake.gets += 1
@@ -48,14 +37,9 @@ class FakeKubernetes:
                 if fake.gets > fake.running_polls:
                     kind, reason, message = fake.outcome
                     conditions.append({"type": kind, "status": "True", "reason": reason, "message": message})
-                self._send(200, {"kind": "TFJob", "status": {"conditions": conditions}})
+                self.send_json(200, {"kind": "TFJob", "status": {"conditions": conditions}})
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.host = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.host = serve_in_thread(Handler)
 
 
 @pytest.fixture
