@@ -65,11 +65,10 @@ class Recommender(tf.Module):
         n_items = len(item_ids)
         self.n_items = n_items
         self.item_ids = tf.Variable(tf.constant(item_ids, tf.string), trainable=False, name="item_ids")
-        rows = lambda name: self._kernel[self._rows[name][0] : self._rows[name][1]]  # noqa: E731
         item_part = (
-            tf.matmul(emb["mlp_item"][:n_items], rows("mlp_item"))
-            + tf.matmul(tf.gather(emb["category"], item_category), rows("category"))
-            + tf.constant(item_price, tf.float32)[:, None] * rows("price")
+            tf.matmul(emb["mlp_item"][:n_items], self._rows_of("mlp_item"))
+            + tf.matmul(tf.gather(emb["category"], item_category), self._rows_of("category"))
+            + tf.constant(item_price, tf.float32)[:, None] * self._rows_of("price")
         )
         self.item_part = tf.Variable(item_part, trainable=False, name="item_part")
         self.gmf_items = tf.Variable(emb["gmf_item"][:n_items], trainable=False, name="gmf_items")

@@ -75,6 +75,16 @@ def _check_outputs(signature: str, inputs: dict[str, tf.Tensor], outputs: dict[s
     return problems
 
 
+def time_calls(fn, inputs: dict[str, tf.Tensor], calls: int) -> list[float]:
+    """Milliseconds of each of `calls` sequential calls, one request at a time as a server sees them."""
+    timings = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn(**inputs)
+        timings.append((time.perf_counter() - start) * 1000)
+    return timings
+
+
 def check_model(model_dir: str, latency_budget_ms: float, repeats: int) -> tuple[bool, str, dict[str, float]]:
     """Load, replay every warm-up request `repeats` times; return (ok, reason, p99 ms per signature)."""
     try:
@@ -92,11 +102,7 @@ def check_model(model_dir: str, latency_budget_ms: float, repeats: int) -> tuple
         try:
             outputs = fn(**inputs)
             problems += _check_outputs(signature, inputs, outputs)
-            timings = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                fn(**inputs)
-                timings.append((time.perf_counter() - start) * 1000)
+            timings = time_calls(fn, inputs, repeats)
         except Exception as err:  # noqa: BLE001
             problems.append(f"{signature}: request failed: {type(err).__name__}: {err}")
             continue

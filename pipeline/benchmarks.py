@@ -129,6 +129,8 @@ def measure_latency(model_dir: str, calls: int = 1000) -> list[Latency]:
     import numpy as np
     import tensorflow as tf
 
+    from components.serving_check import time_calls
+
     model = tf.saved_model.load(model_dir)
     items = model.recommender.item_ids.numpy()
     n = len(items)
@@ -177,13 +179,8 @@ def measure_latency(model_dir: str, calls: int = 1000) -> list[Latency]:
     out = []
     for signature, request, inputs, goal in cases:
         fn = model.signatures[signature]
-        for _ in range(50):
-            fn(**inputs)
-        timings = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            fn(**inputs)
-            timings.append((time.perf_counter() - start) * 1000)
+        time_calls(fn, inputs, 50)  # warm-up, not counted
+        timings = time_calls(fn, inputs, calls)
         out.append(
             Latency(
                 n,

@@ -261,6 +261,14 @@ def _open_model(config_path: str, model_dir: str | None, endpoint: str | None, m
         _fail(str(err))
 
 
+def _ask(question, model, *args):
+    """One request to the model; a failed request (HTTP error, unreachable server) exits with its reason."""
+    try:
+        return question(model, *args)
+    except RuntimeError as err:
+        _fail(str(err))
+
+
 def _titles(movies: str | None) -> dict[str, str]:
     if not movies:
         return {}
@@ -290,10 +298,7 @@ def recommend_cmd(
     from pipeline.serving import recommend
 
     model = _open_model(config_path, model_dir, endpoint, model_name)
-    try:
-        items = recommend(model, user, k, device, [e for e in exclude.split(",") if e])
-    except RuntimeError as err:
-        _fail(str(err))
+    items = _ask(recommend, model, user, k, device, [e for e in exclude.split(",") if e])
     titles = _titles(movies)
     table = Table(title=f"top {len(items)} for user {user}", title_justify="left")
     for column in ("rank", "item_id", *(["title"] if titles else []), "score"):
@@ -321,10 +326,7 @@ def predict_cmd(
     from pipeline.serving import score_items
 
     model = _open_model(config_path, model_dir, endpoint, model_name)
-    try:
-        scored = score_items(model, user, [i for i in items.split(",") if i], device)
-    except RuntimeError as err:
-        _fail(str(err))
+    scored = _ask(score_items, model, user, [i for i in items.split(",") if i], device)
     titles = _titles(movies)
     for item, score in scored:
         shown = f"{score:.4f}" if score is not None else "unknown item (not in the model's catalogue)"

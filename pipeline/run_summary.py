@@ -89,8 +89,7 @@ def _latest_outputs(store, config: RecpipeConfig, since_ms: int):
     return states, seconds, outputs
 
 
-def _typed(store, artifacts: list, type_name: str):
-    types = {t.id: t.name for t in store.get_artifact_types()}
+def _typed(types: dict[int, str], artifacts: list, type_name: str):
     matching = [a for a in artifacts if types.get(a.type_id) == type_name]
     return max(matching, key=lambda a: a.id) if matching else None
 
@@ -147,16 +146,17 @@ def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
         return summary
     store = _store(config)
     summary.node_states, summary.node_seconds, outputs = _latest_outputs(store, config, since_ms)
+    types = {t.id: t.name for t in store.get_artifact_types()}
 
-    if examples := _typed(store, outputs.get("ImportExampleGen", []), "Examples"):
+    if examples := _typed(types, outputs.get("ImportExampleGen", []), "Examples"):
         summary.span = _prop(examples, "span")
-    if stats := _typed(store, outputs.get("StatisticsGen", []), "ExampleStatistics"):
+    if stats := _typed(types, outputs.get("StatisticsGen", []), "ExampleStatistics"):
         summary.split_counts = _split_counts(stats.uri)
-    if anomalies := _typed(store, outputs.get("ExampleValidator", []), "ExampleAnomalies"):
+    if anomalies := _typed(types, outputs.get("ExampleValidator", []), "ExampleAnomalies"):
         summary.anomalies = describe(read_anomalies(_as_tfx_artifact(anomalies, "ExampleAnomalies")))
-    if model := _typed(store, outputs.get("Trainer", []), "Model"):
+    if model := _typed(types, outputs.get("Trainer", []), "Model"):
         summary.model_uri = model.uri
-    if evaluation := _typed(store, outputs.get("Evaluator", []), "ModelEvaluation"):
+    if evaluation := _typed(types, outputs.get("Evaluator", []), "ModelEvaluation"):
         summary.evaluation_uri = evaluation.uri
         overall, summary.slice_auc = _metrics(evaluation.uri)
         ev = config.evaluation
@@ -176,13 +176,13 @@ def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
                 ev.max_ndcg_drop,
             ),
         ]
-    if blessing := _typed(store, outputs.get("Evaluator", []), "ModelBlessing"):
+    if blessing := _typed(types, outputs.get("Evaluator", []), "ModelBlessing"):
         summary.blessed = bool(_prop(blessing, "blessed"))
-    if infra := _typed(store, outputs.get("ServingCheck", []), "InfraBlessing"):
+    if infra := _typed(types, outputs.get("ServingCheck", []), "InfraBlessing"):
         summary.serving_check = ("passed: " if _prop(infra, "blessed") else "FAILED: ") + (
             _prop(infra, "reason") or ""
         )
-    if pushed := _typed(store, outputs.get("Pusher", []), "PushedModel"):
+    if pushed := _typed(types, outputs.get("Pusher", []), "PushedModel"):
         summary.pushed = bool(_prop(pushed, "pushed"))
         summary.pushed_path = _prop(pushed, "pushed_destination") or None
         summary.push_reason = _prop(pushed, "reason") or None

@@ -107,6 +107,12 @@ class RestModel:
             raise RuntimeError(f"cannot reach TF Serving at {self.url}: {err.reason}") from None
 
 
+def _user_request(model, signature: str, user_id: str, device: str, event_ts: int | None, **extra) -> dict:
+    """Ask one user's question in TF Serving's columnar format; returns the response's outputs."""
+    inputs = {"user_id": [user_id], "device": [device], "event_ts": [int(event_ts or time.time())], **extra}
+    return model.predict({"signature_name": signature, "inputs": inputs})["outputs"]
+
+
 def recommend(
     model,
     user_id: str,
@@ -116,17 +122,9 @@ def recommend(
     event_ts: int | None = None,
 ) -> list[tuple[str, float]]:
     """Top-k (item_id, score) for one user through the `recommend` signature."""
-    body = {
-        "signature_name": "recommend",
-        "inputs": {
-            "user_id": [user_id],
-            "device": [device],
-            "event_ts": [int(event_ts or time.time())],
-            "k": k,
-            "exclude_item_ids": list(exclude or []),
-        },
-    }
-    out = model.predict(body)["outputs"]
+    out = _user_request(
+        model, "recommend", user_id, device, event_ts, k=k, exclude_item_ids=list(exclude or [])
+    )
     return list(zip(out["item_ids"][0], out["scores"][0], strict=True))
 
 
@@ -134,16 +132,7 @@ def score_items(
     model, user_id: str, item_ids: list[str], device: str = "unknown", event_ts: int | None = None
 ) -> list[tuple[str, float | None]]:
     """(item_id, click probability) for given catalogue items; None for ids the model does not know."""
-    body = {
-        "signature_name": "score_items",
-        "inputs": {
-            "user_id": [user_id],
-            "device": [device],
-            "event_ts": [int(event_ts or time.time())],
-            "item_ids": item_ids,
-        },
-    }
-    out = model.predict(body)["outputs"]
+    out = _user_request(model, "score_items", user_id, device, event_ts, item_ids=item_ids)
     return [
         (i, s if known else None)
         for i, s, known in zip(item_ids, out["scores"][0], out["known"], strict=True)
