@@ -88,7 +88,15 @@ class TrainerConfig(_Strict):
     side_dim: int = Field(4, ge=1, description="Embedding size of each categorical side feature.")
     mlp_layers: list[int] = Field(default_factory=lambda: [32, 16, 8])
     l2: float = Field(1e-5, ge=0, description="L2 penalty on embeddings.")
-    shuffle_buffer: int = Field(20000, ge=1)
+    shuffle_buffer: int = Field(
+        100_000, ge=1, description="Serialized examples the first epoch's record-level shuffle holds."
+    )
+    cache_examples: bool = Field(
+        True,
+        description="Keep parsed batches in memory after the first epoch (about 70 bytes per example, "
+        "twice that while shuffling) so later epochs skip gzip and parsing and shuffle the whole split; "
+        "switch off for spans that do not fit in a worker's memory (then raise shuffle_buffer).",
+    )
     seed: int = 42
 
     @field_validator("mlp_layers")

@@ -127,8 +127,16 @@ def import_movielens(
 ) -> dict[int, dict]:
     """Write spans under out; returns {span: {'events', 'clicks'}}."""
     path = Path(path)
-    ratings = read_ratings(path)
     genres = read_genres(path if path.is_dir() else path.parent)
+    return write_spans(read_ratings(path), genres, out, options)
+
+
+def write_spans(
+    ratings: pd.DataFrame, genres: dict[str, str], out: str | Path, options: ImportOptions = ImportOptions()
+) -> dict[int, dict]:
+    """Write user/item/rating/ts rows as click-log spans. Unrated negatives are drawn from these rows'
+    items and exclude only what these rows rate, so a benchmark can pass its training split alone."""
+    ratings = ratings.copy()
     ratings["span"] = span_start(ratings["ts"], options.granularity)
     ratings = ratings.sort_values(["span", "ts", "user", "item"], kind="stable")
     catalogue = np.array(sorted(ratings["item"].unique()))

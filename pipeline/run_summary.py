@@ -35,6 +35,7 @@ class GateResult:
 class RunSummary:
     node_states: dict[str, str] = field(default_factory=dict)
     node_seconds: dict[str, float] = field(default_factory=dict)
+    node_windows: dict[str, tuple[float, float]] = field(default_factory=dict)  # epoch s: start, end
     span: int | None = None
     split_counts: dict[str, int] = field(default_factory=dict)
     anomalies: list[str] = field(default_factory=list)
@@ -65,7 +66,7 @@ def _store(config: RecpipeConfig) -> metadata_store.MetadataStore:
 def _latest_outputs(store, config: RecpipeConfig, since_ms: int):
     """Per node: state, duration and output artifacts of its newest execution since `since_ms`."""
     states: dict[str, str] = {}
-    seconds: dict[str, float] = {}
+    windows: dict[str, tuple[float, float]] = {}
     outputs: dict[str, list] = {}
     prefix = f"{config.pipeline_name}."
     for ctx in store.get_contexts_by_type("node"):
@@ -79,14 +80,14 @@ def _latest_outputs(store, config: RecpipeConfig, since_ms: int):
             continue
         newest = max(executions, key=lambda e: e.id)
         states[node] = _STATES.get(newest.last_known_state, "UNKNOWN")
-        seconds[node] = (newest.last_update_time_since_epoch - newest.create_time_since_epoch) / 1000
+        windows[node] = (newest.create_time_since_epoch / 1000, newest.last_update_time_since_epoch / 1000)
         out_ids = [
             ev.artifact_id
             for ev in store.get_events_by_execution_ids([newest.id])
             if ev.type == metadata_store_pb2.Event.OUTPUT
         ]
         outputs[node] = store.get_artifacts_by_id(out_ids) if out_ids else []
-    return states, seconds, outputs
+    return states, windows, outputs
 
 
 def _typed(types: dict[int, str], artifacts: list, type_name: str):
@@ -145,7 +146,8 @@ def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
     if config.metadata.kind == "sqlite" and not os.path.exists(config.metadata_path):
         return summary
     store = _store(config)
-    summary.node_states, summary.node_seconds, outputs = _latest_outputs(store, config, since_ms)
+    summary.node_states, summary.node_windows, outputs = _latest_outputs(store, config, since_ms)
+    summary.node_seconds = {node: end - start for node, (start, end) in summary.node_windows.items()}
     types = {t.id: t.name for t in store.get_artifact_types()}
 
     if examples := _typed(types, outputs.get("ImportExampleGen", []), "Examples"):

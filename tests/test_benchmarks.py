@@ -1,0 +1,47 @@
+"""The benchmark report's bookkeeping: sections rerun alone keep the rest, memory is attributed by time."""
+
+from __future__ import annotations
+
+import os
+
+from pipeline.benchmarks import Measured, ScaleRun, merge_sections, render_throughput, tree_rss_mb
+from pipeline.run_summary import RunSummary
+
+
+def test_rerunning_one_section_keeps_the_others_and_their_order():
+    first = merge_sections("", {"pipeline": "## Pipeline\nold runs", "workers": "## Workers\n1 worker"})
+    second = merge_sections(first, {"scale": "## Scale\n1M", "pipeline": "## Pipeline\nnew runs"})
+    assert "new runs" in second and "old runs" not in second
+    assert "1 worker" in second and "1M" in second
+    assert second.index("## Pipeline") < second.index("## Workers") < second.index("## Scale")
+    assert merge_sections(second, {}) == second
+
+
+def test_memory_is_attributed_to_the_component_running_at_the_time():
+    summary = RunSummary(node_windows={"Transform": (10.0, 20.0), "Trainer": (20.0, 30.0)})
+    samples = [(9.0, 100.0), (12.0, 900.0), (19.0, 800.0), (25.0, 400.0), (31.0, 50.0)]
+    run = ScaleRun(1000, 10, 10, Measured("run", "recpipe run", 30.0, 950.0, summary), samples)
+    assert run.peak_mb("Transform") == 900.0
+    assert run.peak_mb("Trainer") == 400.0
+    assert run.peak_mb("Evaluator") is None
+
+
+def test_process_tree_memory_counts_this_process():
+    assert 10 < tree_rss_mb(os.getpid()) < 64_000
+
+
+def test_throughput_verdict_follows_the_ratio():
+    figures = {
+        "examples": 1000,
+        "epochs": 3,
+        "batch_size": 100,
+        "ours_epoch_seconds": [5.0, 1.0, 1.0],
+        "ours_no_strategy_epoch_seconds": [2.0, 0.5, 0.5],
+        "in_memory_epoch_seconds": [2.0, 0.8, 0.8],
+        "ours_examples_per_s": 1000.0,
+        "ours_no_strategy_examples_per_s": 2000.0,
+        "in_memory_examples_per_s": 1250.0,
+    }
+    text = render_throughput(figures, "test")
+    assert "0.80x" in text and "NOT met" in text
+    assert "1.60x" in text  # the input path alone, without the strategy
