@@ -78,6 +78,7 @@ def push_model(
             False, versions[-1], str(base / str(versions[-1])), "this model is already the served version"
         )
     base.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(base)
     version = _next_version(base)
     staging = base / f".tmp-{version}-{os.getpid()}"
     try:
@@ -92,6 +93,29 @@ def push_model(
     prune_versions(serving_root, model_name, keep_versions)
     write_models_config(serving_root, base_path_prefix)
     return PushResult(True, version, str(base / str(version)), "pushed")
+
+
+def remove_leftovers(base: Path) -> list[str]:
+    """Delete what a push or prune killed mid-way left behind: staging copies of processes that no longer
+    run, and versions renamed away for deletion. TF Serving never loads either (not numbered folders)."""
+    removed = []
+    for entry in base.iterdir():
+        parts = entry.name.split("-")
+        stale_staging = entry.name.startswith(".tmp-") and len(parts) == 3 and not _alive(int(parts[2]))
+        if stale_staging or entry.name.startswith(".del-"):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def prune_versions(serving_root: str | Path, model_name: str, keep_versions: int) -> list[int]:

@@ -123,11 +123,17 @@ def dataset(files: list[str], schema, batch_size: int, shuffle: bool, cfg: dict)
         )
     )
     if cfg.get("cache_examples", False):
-        ds = ds.cache()
-        if shuffle:
-            # Shuffle's buffer is allocated up front, so size it to the real number of batches.
-            batches = -(-count_records(files) // batch_size)
-            ds = ds.shuffle(max(batches, 1), seed=int(cfg["seed"]), reshuffle_each_iteration=True)
+        records = count_records(files)
+        if records <= int(cfg.get("cache_max_examples", records)):
+            ds = ds.cache()
+            if shuffle:
+                # Shuffle's buffer is allocated up front, so size it to the real number of batches.
+                batches = -(-records // batch_size)
+                ds = ds.shuffle(max(batches, 1), seed=int(cfg["seed"]), reshuffle_each_iteration=True)
+        else:
+            logging.info(
+                "recpipe: %d examples exceed trainer.cache_max_examples; reading from files", records
+            )
     options = tf.data.Options()
     # Shard by element: a span may have a single file, which file-based sharding cannot split.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

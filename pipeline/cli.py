@@ -156,7 +156,8 @@ def import_movielens_cmd(
 @click.option("--data", "data_root", default=None, type=click.Path(), help="Override data.root.")
 def run(config_path: str, runner: str, span: str | None, data_root: str | None) -> None:
     """Run the whole pipeline locally (ExampleGen .. Pusher) and print what it decided."""
-    from pipeline.runners import InputError, RunFailed, run_pipeline
+    from pipeline.preflight import InputError
+    from pipeline.runners import RunFailed, run_pipeline
 
     try:
         overrides = {}

@@ -44,6 +44,15 @@ class DataConfig(_Strict):
     split_feature: str | None = Field(
         None, description="Feature hashed to split (e.g. user_id); None hashes the whole example."
     )
+    max_duplicate_fraction: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Stop the night if more events than this repeat another's user, item, time and position.",
+    )
+    future_tolerance_days: int = Field(
+        1, ge=0, description="A span dated more than this many days after today (UTC) stops the night."
+    )
 
     @field_validator("span")
     @classmethod
@@ -96,6 +105,12 @@ class TrainerConfig(_Strict):
         description="Keep parsed batches in memory after the first epoch (about 70 bytes per example, "
         "twice that while shuffling) so later epochs skip gzip and parsing and shuffle the whole split; "
         "switch off for spans that do not fit in a worker's memory (then raise shuffle_buffer).",
+    )
+    cache_max_examples: int = Field(
+        4_000_000,
+        ge=0,
+        description="Above this many examples in a split the cache is skipped, so memory stays bounded "
+        "however large a span grows (about 0.6 GB of cache at the limit).",
     )
     seed: int = 42
 

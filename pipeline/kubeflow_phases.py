@@ -94,6 +94,10 @@ def run_phase(config: RecpipeConfig, phase: str) -> dict[str, Any]:
             f"phase {phase!r} runs no TFX nodes; phases with nodes: "
             f"{[p for p, nodes in PHASES.items() if nodes]}"
         )
+    if phase == "validate-data":
+        from pipeline.preflight import check_inputs
+
+        check_inputs(config)  # the same checks as a local run, before any component starts
     from_nodes, to_nodes = PHASES[phase]
     started = int(time.time() * 1000)
     options = tfx_pipeline.RunOptions(from_nodes=from_nodes, to_nodes=to_nodes)

@@ -139,6 +139,26 @@ def _metrics(evaluation_uri: str) -> tuple[dict[tuple[str, str], float], dict[st
     return overall, slices
 
 
+def latest_blessed_model_uri(config: RecpipeConfig) -> str | None:
+    """The model the latest-blessed resolver will hand the Evaluator as baseline (newest blessed Model)."""
+    if config.metadata.kind == "sqlite" and not os.path.exists(config.metadata_path):
+        return None
+    store = _store(config)
+    context = store.get_context_by_type_and_name("pipeline", config.pipeline_name)
+    if context is None:
+        return None
+    artifacts = store.get_artifacts_by_context(context.id)
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    blessed_ids = [
+        a.custom_properties["current_model_id"].int_value
+        for a in artifacts
+        if types.get(a.type_id) == "ModelBlessing" and a.custom_properties["blessed"].int_value == 1
+    ]
+    if not blessed_ids:
+        return None
+    return store.get_artifacts_by_id([max(blessed_ids)])[0].uri
+
+
 def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
     from components.anomaly_gate import describe, read_anomalies
 

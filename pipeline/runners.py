@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Literal
 
-from pipeline.clicklog import list_spans
 from pipeline.config import RecpipeConfig
 from pipeline.factory import create_pipeline
+from pipeline.preflight import check_inputs
 from pipeline.run_summary import RunSummary, summarize
 
 Runner = Literal["local", "beam"]
@@ -21,31 +20,6 @@ class RunFailed(RuntimeError):
     def __init__(self, cause: BaseException, summary: RunSummary):
         super().__init__(f"{type(cause).__name__}: {cause}")
         self.summary = summary
-
-
-class InputError(ValueError):
-    """The run cannot start: the message names the path or span and the fix."""
-
-
-def check_inputs(config: RecpipeConfig) -> None:
-    """Fail before TFX starts, with a message a user can act on, rather than deep inside a component."""
-    if not os.path.isfile(config.schema_file):
-        raise InputError(f"schema file not found: {config.schema_file} (set schema_dir in the config)")
-    spans = list_spans(config.data.root)
-    if not spans:
-        raise InputError(
-            f"no click-log spans under {config.data.root}: expected folders span-YYYYMMDD/ holding "
-            f"{config.data.file_pattern} (create some with `recpipe generate --out {config.data.root}`)"
-        )
-    if config.data.span != "latest" and config.data.span not in spans:
-        raise InputError(
-            f"span {config.data.span} not found under {config.data.root}; available: {spans[0]} .. {spans[-1]}"
-        )
-    target = spans[-1] if config.data.span == "latest" else config.data.span
-    if not list(Path(config.data.root, f"span-{target}").glob(config.data.file_pattern)):
-        raise InputError(
-            f"span folder {Path(config.data.root, f'span-{target}')} holds no {config.data.file_pattern} files"
-        )
 
 
 def run_pipeline(config: RecpipeConfig, runner: Runner = "local") -> RunSummary:

@@ -211,3 +211,19 @@ def test_unreachable_host_401_unknown_experiment_and_bad_params_fail_clearly(kfp
     bad = _cli("submit", "--host", kfp_server.host, "--package", package, "--param", "colour=red")
     assert bad.exit_code == 1 and "unknown run parameter 'colour'" in bad.stderr
     assert not kfp_server.runs
+
+
+def test_the_kfp_token_never_reaches_output_or_logs(kfp_server, package, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    results = [
+        _cli("submit", "--host", kfp_server.host, "--package", package),
+        _cli("schedule", "--host", kfp_server.host, "--package", package),
+        _cli("runs", "--host", kfp_server.host),
+    ]
+    assert all(r.exit_code == 0 for r in results), [r.stderr for r in results]
+    assert kfp_server.runs, "the requests did authenticate with the token"
+    for result in results:
+        assert TOKEN not in result.stdout + result.stderr
+    assert TOKEN not in caplog.text

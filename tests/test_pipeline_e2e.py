@@ -347,3 +347,35 @@ def test_anomalous_span_stops_before_training_and_serving_is_untouched(night2, t
     assert any("device" in line for line in failure.value.summary.anomalies)
     assert list_versions(config.serving_model_dir) == versions
     assert _tree_digest(latest_version_dir(config.serving_model_dir)) == served
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "incompatible"])
+def test_a_broken_baseline_model_stops_the_night_and_serving_is_untouched(night2, damage):
+    """Issue 7, case 13: the last blessed model (the Evaluator's baseline) cannot be loaded."""
+    from pipeline.run_summary import latest_blessed_model_uri
+
+    config, _ = night2
+    saved_model = Path(latest_blessed_model_uri(config)) / "Format-Serving" / "saved_model.pb"
+    original = saved_model.read_bytes()
+    versions = list_versions(config.serving_model_dir)
+    served = _tree_digest(latest_version_dir(config.serving_model_dir))
+    if damage == "corrupt":
+        saved_model.write_bytes(original[: len(original) // 3])
+    else:  # a SavedModel without the signature the Evaluator needs (another pipeline's model)
+        from tensorflow.core.protobuf import saved_model_pb2
+
+        proto = saved_model_pb2.SavedModel.FromString(original)
+        del proto.meta_graphs[0].signature_def["serving_tf_example"]
+        saved_model.write_bytes(proto.SerializeToString())
+    try:
+        result = CliRunner().invoke(
+            cli, ["run", "--config", str(Path(config.run_root).parent / "night.yaml")]
+        )
+    finally:
+        saved_model.write_bytes(original)
+    message = " ".join(result.output.split())
+    assert result.exit_code == 1
+    assert "the last blessed model" in message and "baseline every new model must beat" in message
+    assert ("cannot be read" if damage == "corrupt" else "no serving_tf_example signature") in message
+    assert list_versions(config.serving_model_dir) == versions
+    assert _tree_digest(latest_version_dir(config.serving_model_dir)) == served

@@ -119,3 +119,19 @@ def test_refused_credentials_and_timeouts_are_named(job, monkeypatch):
         launch_tfjob(job, 2, _cfg(FakeKubernetes(running_polls=10**6).host, timeout_s=0.2))
     with pytest.raises(TFJobFailed, match="cannot reach the Kubernetes API"):
         launch_tfjob(job, 2, _cfg("http://127.0.0.1:9"))
+
+
+def test_the_kubernetes_token_goes_only_into_the_authorization_header(job, monkeypatch, caplog):
+    import json
+    import logging
+    from pathlib import Path
+
+    monkeypatch.setenv("K8S_TOKEN", TOKEN)
+    caplog.set_level(logging.DEBUG)
+    k8s = FakeKubernetes()
+    launch_tfjob(job, 2, _cfg(k8s.host))
+    assert TOKEN not in json.dumps(k8s.created), "not in the TFJob the cluster stores"
+    assert TOKEN not in (Path(job.model_run_dir) / "tfjob" / "job.json").read_text(), (
+        "not in the workers' job"
+    )
+    assert TOKEN not in caplog.text, "not in the logs"

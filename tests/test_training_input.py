@@ -66,3 +66,15 @@ def test_evaluation_batches_keep_file_order_and_labels(transformed):
 
 def test_count_records_reads_gzipped_shards(transformed):
     assert count_records(transformed[0]) == ROWS
+
+
+def test_a_split_over_the_cache_limit_streams_from_files(transformed):
+    files, schema = transformed
+    cfg = {"shuffle_buffer": 100, "seed": 1, "cache_examples": True, "cache_max_examples": ROWS - 1}
+    ds = dataset(files, schema, 64, True, cfg)
+    graph = ds._as_serialized_graph().numpy().decode("latin-1")
+    assert "CacheDataset" not in graph
+    cached = dataset(files, schema, 64, True, {**cfg, "cache_max_examples": ROWS})
+    assert "CacheDataset" in cached._as_serialized_graph().numpy().decode("latin-1")
+    for seen in _epochs(ds, 2):
+        assert sorted(seen.tolist()) == list(range(ROWS))

@@ -1,0 +1,280 @@
+"""Checks a night must pass before TFX starts, each failing with the file, span or feature and the fix.
+
+The schema (schema/schema.pbtxt, enforced by ExampleValidator + AnomalyGate) covers what statistics can see:
+types, presence, ranges, NaN, label values and category domains. What statistics cannot see is checked here,
+in one streaming pass over the night's span (C++ tf.data, constant memory apart from one 8-byte hash per
+event): files that are corrupt, truncated or not TFRecords at all, stray files, malformed or future-dated
+span folders, a span without a single click, and events logged many times over. The baseline a new model must
+beat is checked too, since a broken one would only surface deep inside the Evaluator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.clicklog import SPAN_DIR_RE
+from pipeline.config import RecpipeConfig
+
+
+class InputError(ValueError):
+    """The run cannot start: the message names the path or span and the fix."""
+
+
+@dataclass(frozen=True)
+class SpanScan:
+    span: int
+    files: int
+    events: int
+    clicks: int
+    duplicates: int
+
+    @property
+    def duplicate_fraction(self) -> float:
+        return self.duplicates / self.events if self.events else 0.0
+
+
+def check_span_folders(root: str | Path, today: dt.date, future_tolerance_days: int) -> list[int]:
+    """Valid spans under root, oldest first; a malformed or future-dated span folder stops the night."""
+    spans = []
+    for entry in sorted(Path(root).iterdir()):
+        if not (entry.is_dir() and entry.name.startswith("span-")):
+            continue
+        match = SPAN_DIR_RE.match(entry.name)
+        day = _date_or_none(match.group(1)) if match else None
+        if day is None:
+            raise InputError(
+                f"span folder {entry} is not named span-YYYYMMDD with a real date; rename it "
+                f"(e.g. span-{today:%Y%m%d}) or move it out of {root}"
+            )
+        if day > today + dt.timedelta(days=future_tolerance_days):
+            raise InputError(
+                f"span folder {entry} is dated {day}, in the future (today is {today}); the exporter's "
+                f"date or clock is wrong. Move the folder out of {root} (a future span would become "
+                "the 'latest' night)"
+            )
+        spans.append(int(match.group(1)))
+    return spans
+
+
+def _date_or_none(digits: str) -> dt.date | None:
+    try:
+        return dt.datetime.strptime(digits, "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def span_shards(folder: Path, pattern: str) -> list[Path]:
+    """The span's shards; any other visible file is refused (hidden and _SUCCESS-style markers are not)."""
+    shards, strays = [], []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith((".", "_")):
+            continue
+        (shards if entry.is_file() and fnmatch.fnmatch(entry.name, pattern) else strays).append(entry)
+    if strays:
+        names = ", ".join(p.name for p in strays[:5]) + (" ..." if len(strays) > 5 else "")
+        raise InputError(
+            f"span folder {folder} holds files that are not click-log shards ({pattern}): {names}. "
+            "Move them out of the span folder (a CSV or an export in the wrong format would otherwise be "
+            "silently ignored)"
+        )
+    return shards
+
+
+def scan_span(folder: Path, pattern: str, span: int) -> SpanScan:
+    """Read every record of every shard once: integrity, click count, duplicate count."""
+    import numpy as np
+    import tensorflow as tf
+
+    from components import features as F
+
+    shards = span_shards(folder, pattern)
+    if not shards:
+        raise InputError(
+            f"span folder {folder} holds no {pattern} files; the export for this night is missing "
+            "(re-run it, or run another night with --span)"
+        )
+    spec = {
+        F.USER_ID: tf.io.VarLenFeature(tf.string),
+        F.ITEM_ID: tf.io.VarLenFeature(tf.string),
+        F.EVENT_TS: tf.io.VarLenFeature(tf.int64),
+        F.POSITION: tf.io.VarLenFeature(tf.int64),
+        F.LABEL: tf.io.VarLenFeature(tf.int64),
+    }
+
+    def keys(records):
+        parsed = tf.io.parse_example(records, spec)
+        dense = {k: tf.sparse.to_dense(v)[:, :1] for k, v in parsed.items()}
+        joined = tf.strings.reduce_join(
+            tf.concat(
+                [
+                    dense[F.USER_ID],
+                    dense[F.ITEM_ID],
+                    tf.strings.as_string(dense[F.EVENT_TS]),
+                    tf.strings.as_string(dense[F.POSITION]),
+                ],
+                axis=1,
+            ),
+            axis=1,
+            separator="\x1f",
+        )
+        clicks = tf.reduce_sum(tf.cast(tf.equal(dense[F.LABEL], 1), tf.int64))
+        return tf.strings.to_hash_bucket_fast(joined, 2**62), clicks
+
+    hashes, events, clicks = [], 0, 0
+    for shard in shards:
+        read = 0
+        records = tf.data.TFRecordDataset(str(shard), compression_type="GZIP").batch(1024)
+        try:
+            for batch_hashes, batch_clicks in records.map(keys):
+                hashes.append(batch_hashes.numpy())
+                clicks += int(batch_clicks)
+                read += len(hashes[-1])
+        except tf.errors.DataLossError as err:
+            raise InputError(
+                f"{shard} is corrupt, truncated or not a gzipped TFRecord file ({_first_line(err)}). "
+                f"Re-export the file, or move it out of {folder} to run the night without it"
+            ) from None
+        except tf.errors.InvalidArgumentError as err:
+            raise InputError(
+                f"{shard}: a key feature has the wrong type ({_first_line(err)}). user_id and item_id "
+                "must be bytes, event_ts, position and clicked int64 (README, click-log contract)"
+            ) from None
+        if read == 0 and _has_content(shard):
+            raise InputError(
+                f"{shard} is not a TFRecord file (it decompresses to bytes that hold no record). Re-export "
+                f"the file, or move it out of {folder} to run the night without it"
+            )
+        events += read
+    all_hashes = np.concatenate(hashes) if hashes else np.zeros(0, np.int64)
+    duplicates = len(all_hashes) - len(np.unique(all_hashes))
+    return SpanScan(span, len(shards), events, clicks, duplicates)
+
+
+def _has_content(shard: Path) -> bool:
+    import gzip
+    import zlib
+
+    try:
+        with gzip.open(shard) as f:
+            return bool(f.read(1))
+    except (OSError, EOFError, zlib.error):
+        return True
+
+
+def _first_line(err: Exception) -> str:
+    """TensorFlow's own reason, without its op and device decorations."""
+    import re
+
+    message = getattr(err, "message", str(err)).strip()
+    message = re.sub(
+        r"\{\{[^}]*\}\}|\[Op:[^\]]*\]|\bname:\s*$", "", message.splitlines()[0] if message else ""
+    )
+    return message.strip(" ;'") or type(err).__name__
+
+
+def check_scan(scan: SpanScan, folder: Path, max_duplicate_fraction: float) -> None:
+    if scan.events == 0:
+        raise InputError(f"span folder {folder} holds shards but no events; re-export the night")
+    if scan.clicks == 0:
+        raise InputError(
+            f"span {scan.span} ({folder}) has {scan.events:,} impressions and not one click: the label "
+            "join upstream most likely failed. Nothing was trained; fix the export and run the night again"
+        )
+    if scan.duplicate_fraction > max_duplicate_fraction:
+        raise InputError(
+            f"span {scan.span} ({folder}): {scan.duplicates:,} of {scan.events:,} events "
+            f"({scan.duplicate_fraction:.1%}) repeat another event's user_id, item_id, event_ts and "
+            f"position (limit data.max_duplicate_fraction = {max_duplicate_fraction:.1%}). Deduplicate the "
+            "export (a retried upload is the usual cause), or raise the limit if repeats are real"
+        )
+
+
+def check_baseline(config: RecpipeConfig) -> str | None:
+    """The latest blessed model, which the Evaluator will load as the baseline, must load; its URI or None."""
+    from google.protobuf.message import DecodeError
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from pipeline.run_summary import latest_blessed_model_uri
+
+    uri = latest_blessed_model_uri(config)
+    if uri is None:
+        return None
+    saved_model = Path(uri) / "Format-Serving" / "saved_model.pb"
+    fix = (
+        "It is the baseline every new model must beat, so the night stops rather than push without that "
+        "check. Restore the folder from a backup of the pipeline root (or run with a fresh run_root to "
+        "start without a baseline)"
+    )
+    try:
+        proto = saved_model_pb2.SavedModel.FromString(saved_model.read_bytes())
+    except (OSError, DecodeError) as err:
+        raise InputError(f"the last blessed model {saved_model} cannot be read ({err}). {fix}") from None
+    signatures = proto.meta_graphs[0].signature_def if proto.meta_graphs else {}
+    if "serving_tf_example" not in signatures:
+        raise InputError(
+            f"the last blessed model {uri} has no serving_tf_example signature (found: {sorted(signatures)}); "
+            f"it was not made by this pipeline's Trainer. {fix}"
+        )
+    index = Path(uri) / "Format-Serving" / "variables" / "variables.index"
+    if not index.is_file() or index.stat().st_size == 0:
+        raise InputError(f"the last blessed model {uri} has no variables ({index} missing or empty). {fix}")
+    return uri
+
+
+def check_paths(config: RecpipeConfig) -> None:
+    """Resolved paths must not overlap: a serving or run folder inside the data (or the reverse) would let
+    a push or a pipeline output be read as click log, or a cleanup delete the data."""
+    named = {
+        "data.root": Path(config.data.root).resolve(),
+        "run_root": Path(config.run_root).resolve(),
+        "serving.root": Path(config.serving.root).resolve(),
+    }
+    items = list(named.items())
+    for i, (name_a, a) in enumerate(items):
+        for name_b, b in items[i + 1 :]:
+            if a == b or a in b.parents or b in a.parents:
+                raise InputError(
+                    f"{name_a} ({a}) and {name_b} ({b}) overlap; give each its own folder in the config"
+                )
+
+
+def check_inputs(config: RecpipeConfig, today: dt.date | None = None) -> SpanScan:
+    """Everything a night needs before TFX starts; raises InputError with the fix."""
+    from components.serving_layout import check_writable
+
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    root = Path(config.data.root)
+    if not os.path.isfile(config.schema_file):
+        raise InputError(f"schema file not found: {config.schema_file} (set schema_dir in the config)")
+    if not root.is_dir():
+        raise InputError(
+            f"data root {root} does not exist: expected folders span-YYYYMMDD/ holding "
+            f"{config.data.file_pattern} (create some with `recpipe generate --out {root}`)"
+        )
+    spans = check_span_folders(root, today, config.data.future_tolerance_days)
+    if not spans:
+        raise InputError(
+            f"no click-log spans under {root}: expected folders span-YYYYMMDD/ holding "
+            f"{config.data.file_pattern} (create some with `recpipe generate --out {root}`)"
+        )
+    if config.data.span != "latest" and config.data.span not in spans:
+        raise InputError(
+            f"span {config.data.span} not found under {root}; available: {spans[0]} .. {spans[-1]}"
+        )
+    check_paths(config)
+    try:
+        check_writable(config.serving.root)
+    except PermissionError as err:
+        raise InputError(
+            f"{err}; checked before training so a night's work is not lost at the push"
+        ) from None
+    check_baseline(config)
+    target = spans[-1] if config.data.span == "latest" else config.data.span
+    folder = root / f"span-{target}"
+    scan = scan_span(folder, config.data.file_pattern, target)
+    check_scan(scan, folder, config.data.max_duplicate_fraction)
+    return scan
