@@ -540,6 +540,13 @@ def render_scale(runs: list[ScaleRun]) -> str:
         f"{r.run.seconds:.1f} | {r.run.seconds / r.events * 1e6:.0f} | {r.run.peak_rss_mb:,.0f}" for r in runs
     ]
     lines.append("| **whole run** (process wall, wait4 peak) | " + " | ".join(total) + " |")
+    largest = runs[-1]
+    node, seconds = max(largest.run.summary.node_seconds.items(), key=lambda kv: kv[1])
+    lines += [
+        "",
+        f"What limits speed at {largest.events:,} events: {node}, {seconds:.0f} s "
+        f"({seconds / largest.run.seconds:.0%} of the run's wall time), peak RSS {largest.peak_mb(node) or 0:,.0f} MB.",
+    ]
     lines += [
         "",
         "| events | users | items | train / eval examples | AUC | NDCG@10 | decision |",

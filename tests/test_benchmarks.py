@@ -45,3 +45,29 @@ def test_throughput_verdict_follows_the_ratio():
     text = render_throughput(figures, "test")
     assert "0.80x" in text and "NOT met" in text
     assert "1.60x" in text  # the input path alone, without the strategy
+
+
+def test_the_scale_table_names_what_limits_speed_at_the_largest_size():
+    from pipeline.benchmarks import render_scale
+
+    def run(events, trainer_s, evaluator_s):
+        summary = RunSummary(
+            node_windows={"Trainer": (0.0, trainer_s), "Evaluator": (trainer_s, trainer_s + evaluator_s)},
+            node_seconds={"Trainer": trainer_s, "Evaluator": evaluator_s},
+            split_counts={"train": events * 4 // 5, "eval": events // 5},
+        )
+        samples = [(1.0, 500.0), (trainer_s + 1.0, 900.0)]
+        return ScaleRun(
+            events,
+            10,
+            10,
+            Measured("r", "recpipe run", trainer_s + evaluator_s + 10, 950.0, summary),
+            samples,
+        )
+
+    text = render_scale([run(1000, 30.0, 10.0), run(10_000, 50.0, 150.0)])
+    assert (
+        "What limits speed at 10,000 events: Evaluator, 150 s (71% of the run's wall time), peak RSS 900 MB"
+        in text
+    )
+    assert "| Trainer | 30.0 | 30000 | 500 | 50.0 | 5000 | 500 |" in text
