@@ -561,18 +561,19 @@ def bench_quality(
 
     from pydantic import ValidationError
 
-    from pipeline.movielens import read_ratings
+    from pipeline.movielens import read_genres, read_ratings
     from pipeline.quality import load_quality_config, render_quality, run_quality
 
     try:
         settings = load_quality_config(config_path)
-        read_ratings(path)  # a bad file fails here, before minutes of work
+        ratings = read_ratings(path)  # a bad file fails here, before minutes of work
     except (FileNotFoundError, ValueError, ValidationError) as err:
         _fail(f"{config_path if isinstance(err, ValidationError) else path}: {err}")
     work_dir = Path(work).resolve()
     shutil.rmtree(work_dir, ignore_errors=True)
     repo = Path(__file__).resolve().parents[1]
-    results = run_quality(path, work_dir, settings, repo, tuple(protocols), progress=console.print)
+    genres = read_genres(Path(path) if Path(path).is_dir() else Path(path).parent)
+    results = run_quality(ratings, genres, work_dir, settings, repo, tuple(protocols), progress=console.print)
     console.print(render_quality(results), markup=False)
     if json_out:
         Path(json_out).write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=1))

@@ -320,18 +320,15 @@ def evaluate(split: Split, model: Scorer, k: int) -> Result:
 
 
 def run_quality(
-    ratings_path: str | Path,
+    ratings: pd.DataFrame,
+    genres: dict[str, str],
     work: Path,
     settings: QualityConfig,
     repo: Path,
     protocols: tuple[ProtocolName, ...] = ("ncf", "msr"),
     progress=print,
 ) -> list[Result]:
-    from pipeline.movielens import read_genres, read_ratings
-
-    path = Path(ratings_path)
-    ratings = read_ratings(path)
-    genres = read_genres(path if path.is_dir() else path.parent)
+    """Both protocols on ratings as `pipeline.movielens.read_ratings` returns them (genres: item -> genre)."""
     results = []
     for protocol in protocols:
         if protocol == "ncf":

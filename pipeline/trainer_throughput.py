@@ -19,25 +19,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import click
 
 
-class EpochTimer:
-    """Keras callback (built lazily so importing this module does not import TensorFlow)."""
+def timed_fit(model, *args, **kwargs) -> list[float]:
+    """model.fit(...), returning each epoch's wall seconds."""
+    import tf_keras as keras
 
-    @staticmethod
-    def make():
-        import tf_keras as keras
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
 
-        class _Timer(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.seconds: list[float] = []
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
 
-            def on_epoch_begin(self, epoch, logs=None):
-                self.started = time.perf_counter()
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.started)
 
-            def on_epoch_end(self, epoch, logs=None):
-                self.seconds.append(time.perf_counter() - self.started)
-
-        return _Timer()
+    timer = EpochTimer()
+    model.fit(*args, callbacks=[timer], verbose=0, **kwargs)
+    return timer.seconds
 
 
 def measure(transform_dir: str, config_path: str, epochs: int) -> dict:
@@ -63,15 +62,11 @@ def measure(transform_dir: str, config_path: str, epochs: int) -> dict:
     batch = config.trainer.batch_size
     with strategy.scope():
         ours = build_neumf(shape, params)
-    timer = EpochTimer.make()
-    ours.fit(dataset(train_files, schema, batch, True, cfg), epochs=epochs, callbacks=[timer], verbose=0)
-    ours_seconds = timer.seconds
+    ours_seconds = timed_fit(ours, dataset(train_files, schema, batch, True, cfg), epochs=epochs)
 
     # The same input path without the strategy: separates reading from MultiWorkerMirroredStrategy's cost.
     plain = build_neumf(shape, params)
-    timer = EpochTimer.make()
-    plain.fit(dataset(train_files, schema, batch, True, cfg), epochs=epochs, callbacks=[timer], verbose=0)
-    plain_seconds = timer.seconds
+    plain_seconds = timed_fit(plain, dataset(train_files, schema, batch, True, cfg), epochs=epochs)
 
     # Everything into memory first (not timed): what a hand-written script would start from.
     columns: dict[str, list] = {}
@@ -83,8 +78,7 @@ def measure(transform_dir: str, config_path: str, epochs: int) -> dict:
     x = {name: np.concatenate(parts) for name, parts in columns.items()}
     y = np.concatenate(labels).astype("float32")
     baseline = build_neumf(shape, params)
-    timer = EpochTimer.make()
-    baseline.fit(x, y, batch_size=batch, epochs=epochs, shuffle=True, callbacks=[timer], verbose=0)
+    in_memory_seconds = timed_fit(baseline, x, y, batch_size=batch, epochs=epochs, shuffle=True)
     rows = len(y)
 
     def rate(seconds: list[float]) -> float:
@@ -96,11 +90,11 @@ def measure(transform_dir: str, config_path: str, epochs: int) -> dict:
         "epochs": epochs,
         "batch_size": batch,
         "ours_epoch_seconds": ours_seconds,
-        "in_memory_epoch_seconds": timer.seconds,
+        "in_memory_epoch_seconds": in_memory_seconds,
         "ours_no_strategy_epoch_seconds": plain_seconds,
         "ours_no_strategy_examples_per_s": rate(plain_seconds),
         "ours_examples_per_s": rate(ours_seconds),
-        "in_memory_examples_per_s": rate(timer.seconds),
+        "in_memory_examples_per_s": rate(in_memory_seconds),
     }
 
 
