@@ -24,10 +24,18 @@ from absl import logging
 from tfx_bsl.public import tfxio
 
 from components import features as F
-from components.model import ModelParams, ModelShape, build_neumf
+from components.model import INPUT_FEATURES, ModelParams, ModelShape, build_neumf
 from components.recommend import Recommender, item_catalogue
 from components.serving_check import write_warmup
 from components.signatures import make_signatures, warmup_requests
+from components.warm_start import (
+    IncompatibleBaseModel,
+    apply_warm_start,
+    check_architecture,
+    layer_weights,
+    load_bundle,
+    save_bundle,
+)
 
 METRICS_FILE = "metrics.json"
 
@@ -88,6 +96,42 @@ def model_params(cfg: dict) -> ModelParams:
         l2=float(cfg["l2"]),
         learning_rate=float(cfg["learning_rate"]),
     )
+
+
+def architecture(cfg: dict) -> dict:
+    """What a base model must share with this one to seed it (vocabulary sizes may differ)."""
+    return {
+        "inputs": list(INPUT_FEATURES),
+        "gmf_dim": int(cfg["gmf_dim"]),
+        "mlp_dim": int(cfg["mlp_dim"]),
+        "side_dim": int(cfg["side_dim"]),
+        "mlp_layers": [int(n) for n in cfg["mlp_layers"]],
+        "quantile_buckets": int(cfg["quantile_buckets"]),
+    }
+
+
+def vocabularies(tf_transform_output: tft.TFTransformOutput) -> dict[str, list[bytes]]:
+    return {name: tf_transform_output.vocabulary_by_name(file) for name, file in F.VOCAB_FILES.items()}
+
+
+def warm_start(model, cfg: dict, vocabs: dict[str, list[bytes]]) -> dict[str, int]:
+    """Seed the model from cfg['warm_start_from'] if set; {} (train from scratch) when it cannot and
+    warm_start.on_incompatible allows it. The night planner already checked the architecture, so a
+    refusal here means the base model changed between planning and training."""
+    source = cfg.get("warm_start_from")
+    if not source:
+        return {}
+    try:
+        bundle = load_bundle(source)
+        check_architecture(bundle.architecture, architecture(cfg), source)
+        stats = apply_warm_start(model, bundle, vocabs)
+    except IncompatibleBaseModel as err:
+        if cfg.get("warm_start_on_incompatible") == "fail":
+            raise
+        logging.warning("recpipe: %s; training from scratch instead", err)
+        return {"warm_started": 0}
+    logging.info("recpipe: warm start from %s: %s", source, stats)
+    return {"warm_started": 1, **stats.as_metrics()}
 
 
 def count_records(patterns: list[str]) -> int:
@@ -169,8 +213,10 @@ def train(job: TrainJob) -> dict[str, float]:
     batch = int(cfg["batch_size"])
     train_ds = dataset(job.train_files, schema, batch, True, cfg)
     eval_ds = dataset(job.eval_files, schema, batch, False, cfg)
+    vocabs = vocabularies(tf_transform_output)
     with strategy.scope():
         model = build_neumf(model_shape(tf_transform_output, cfg), model_params(cfg))
+        seeded = warm_start(model, cfg, vocabs)
 
     epochs = int(cfg["epochs"])
     callbacks = [keras.callbacks.BackupAndRestore(backup_dir=job.backup_dir), EpochLog(epochs)]
@@ -180,10 +226,12 @@ def train(job: TrainJob) -> dict[str, float]:
     model.fit(train_ds, validation_data=eval_ds, epochs=epochs, callbacks=callbacks, verbose=2)
     metrics = {k: float(v) for k, v in model.evaluate(eval_ds, return_dict=True, verbose=0).items()}
     metrics["fit_seconds"] = time.time() - started
+    metrics.update(seeded)
+    metrics.update({f"vocabulary_{name}": len(v) for name, v in vocabs.items()})
+    trained = layer_weights(model)  # before the serving layers are attached to the model
 
     signatures = make_signatures(model, tf_transform_output)
-    vocab = tf_transform_output.vocabulary_by_name
-    items, users = vocab(F.VOCAB_FILES[F.ITEM_ID]), vocab(F.VOCAB_FILES[F.USER_ID])
+    items, users = vocabs[F.ITEM_ID], vocabs[F.USER_ID]
     one_pass = {**cfg, "cache_examples": False}
     category, price = item_catalogue(dataset(job.train_files, schema, 8192, False, one_pass), len(items))
     model.recommender = Recommender(model, model.tft_layer, items, category, price, known_users=len(users))
@@ -195,6 +243,7 @@ def train(job: TrainJob) -> dict[str, float]:
     model.save(export_dir, save_format="tf", signatures=signatures)
     if is_chief():
         write_warmup(export_dir, cfg["model_name"], warmup_requests(users, items))
+        save_bundle(trained, export_dir, vocabs, architecture(cfg))
         with tf.io.gfile.GFile(os.path.join(job.model_run_dir, METRICS_FILE), "w") as f:
             f.write(json.dumps(metrics))
     return metrics

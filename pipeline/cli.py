@@ -14,17 +14,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ start-up noise; Pyt
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline.config import ConfigError, load_config, resolve_paths
-from pipeline.synthetic import SyntheticSpec
+from pipeline.synthetic import DRIFTS, SyntheticSpec
 
 console = Console(soft_wrap=True)  # never break a path or an error across lines
 err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {escape(message)}")  # "[train] feature ..." is not markup
     sys.exit(1)
 
 
@@ -58,6 +59,20 @@ def main() -> None:
     type=click.FloatRange(0),
     help="Zipf exponent of how often items are shown; 0 shows every item equally often.",
 )
+@click.option(
+    "--drift",
+    "drift",
+    multiple=True,
+    type=click.Choice(sorted(DRIFTS)),
+    help="Shift this feature on the drift day(s), to test the drift gate: "
+    + "; ".join(f"{k}: {v}" for k, v in DRIFTS.items()),
+)
+@click.option(
+    "--drift-day",
+    "drift_days",
+    multiple=True,
+    help="Date (YYYY-MM-DD) of a drifted day; default with --drift: the last day generated.",
+)
 def generate(
     out: str,
     days: int,
@@ -67,6 +82,8 @@ def generate(
     items: int,
     start: str,
     exposure_zipf: float,
+    drift: tuple[str, ...],
+    drift_days: tuple[str, ...],
 ) -> None:
     """Write a synthetic click log with learnable structure (gzip TFRecord, one folder per day)."""
     from rich.progress import Progress
@@ -75,9 +92,18 @@ def generate(
 
     try:
         start_day = dt.date.fromisoformat(start)
-    except ValueError:
-        _fail(f"--start {start!r} is not a date YYYY-MM-DD")
+        drift_dates = [dt.date.fromisoformat(d) for d in drift_days]
+    except ValueError as err:
+        _fail(f"--start / --drift-day must be dates YYYY-MM-DD ({err})")
+    if drift_dates and not drift:
+        _fail("--drift-day needs --drift FEATURE (which feature to shift)")
+    drift_index = tuple((d - start_day).days for d in drift_dates) or ((days - 1,) if drift else ())
+    outside = [d for d, i in zip(drift_dates, drift_index, strict=False) if not 0 <= i < days]
+    if outside:
+        _fail(f"--drift-day {outside[0]} is outside the generated days {start_day} .. (+{days - 1} days)")
     spec = SyntheticSpec(
+        drift=drift,
+        drift_days=drift_index,
         days=days,
         events_per_day=events_per_day,
         seed=seed,
@@ -96,6 +122,10 @@ def generate(
     console.print(
         f"wrote {sum(written.values()):,} events in {len(written)} spans to {out} ({time.time() - t0:.1f}s)"
     )
+    for i in drift_index:
+        console.print(
+            f"drifted span {start_day + dt.timedelta(days=i):%Y%m%d}: " + "; ".join(DRIFTS[f] for f in drift)
+        )
 
 
 @main.command("import-movielens")
@@ -185,13 +215,156 @@ def run(config_path: str, runner: str, span: str | None, data_root: str | None) 
     print_summary(summary, config, time.time() - t0)
 
 
+def _local_config(config_path: str, **overrides):
+    try:
+        config = load_config(config_path)
+        config = config.with_overrides(**overrides) if overrides else config
+        return resolve_paths(config, Path.cwd())
+    except ConfigError as err:
+        _fail(str(err))
+
+
+def _span_arg(value: str, flag: str) -> int:
+    try:
+        return int(dt.datetime.strptime(value.replace("-", ""), "%Y%m%d").strftime("%Y%m%d"))
+    except ValueError:
+        _fail(f"{flag} {value!r} is not a date YYYYMMDD")
+
+
+@main.command()
+@click.option("--config", "config_path", default="configs/local.yaml", show_default=True, type=click.Path())
+@click.option("--from", "first", required=True, help="First night's span, YYYYMMDD.")
+@click.option("--to", "last", required=True, help="Last night's span, YYYYMMDD.")
+@click.option("--runner", type=click.Choice(["local", "beam"]), default="local", show_default=True)
+def backfill(config_path: str, first: str, last: str, runner: str) -> None:
+    """Run the nights from --from to --to one by one over existing spans, as the schedule would have.
+
+    A night stopped by bad or drifted data does not stop the backfill (the schedule would go on the next
+    night too); the exit status is 1 if any night failed for another reason.
+    """
+    from pipeline.clicklog import list_spans
+    from pipeline.history import read_history
+    from pipeline.preflight import InputError
+    from pipeline.runners import RunFailed, run_pipeline
+
+    config = _local_config(config_path)
+    lo, hi = _span_arg(first, "--from"), _span_arg(last, "--to")
+    nights = [s for s in list_spans(config.data.root) if lo <= s <= hi]
+    if not nights:
+        _fail(f"no span folders between {lo} and {hi} under {config.data.root}")
+    console.print(f"backfilling {len(nights)} nights {nights[0]} .. {nights[-1]} ({config.data.root})")
+    broken = []
+    for span in nights:
+        t0 = time.time()
+        try:
+            summary = run_pipeline(config.with_overrides(**{"data.span": span}), runner)
+            outcome = "pushed" if summary.pushed else ("blessed" if summary.blessed else "not blessed")
+        except (InputError, RunFailed) as err:
+            outcome = f"stopped: {str(err).splitlines()[0][:160]}"
+        record = read_history(config)[-1]
+        if record.status == "failed":
+            broken.append(span)
+        console.print(
+            f"night {span}: {escape(record.status)} ({time.time() - t0:.0f}s) {escape(outcome)}",
+            highlight=False,
+        )
+    _print_history(read_history(config))
+    if broken:
+        _fail(f"nights {broken} failed for a reason other than their data; see their reports")
+
+
+def _print_history(records) -> None:
+    from pipeline.history import latest_per_span
+
+    table = Table(title="recpipe nights (latest run of each span)", title_justify="left")
+    columns = (
+        "span",
+        "status",
+        "start",
+        "events",
+        "users",
+        "items",
+        "new u/i",
+        "AUC",
+        "base AUC",
+        "NDCG",
+        "base NDCG",
+        "version",
+        "s",
+    )
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("span", "status", "start") else "right")
+
+    def num(v, digits=4):
+        return "-" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else f"{v:,}")
+
+    for span, r in sorted(latest_per_span(records).items()):
+        start = "warm" if r.warm_start_from else "scratch"
+        new = "-" if r.new_users is None else f"{r.new_users:,}/{r.new_items:,}"
+        table.add_row(
+            str(span),
+            r.status,
+            start,
+            num(r.events),
+            num(r.users),
+            num(r.items),
+            new,
+            num(r.auc),
+            num(r.auc_baseline),
+            num(r.ndcg),
+            num(r.ndcg_baseline),
+            num(r.pushed_version),
+            f"{r.seconds:.0f}",
+        )
+    console.print(table)
+
+
+@main.command()
+@click.option("--config", "config_path", default="configs/local.yaml", show_default=True, type=click.Path())
+@click.option(
+    "--json", "as_json", is_flag=True, help="Every run's full record as JSON (all runs, oldest first)."
+)
+def history(config_path: str, as_json: bool) -> None:
+    """Per night: events, users, items, new ids, AUC, NDCG@k, baselines, blessed or not, pushed version,
+    duration. New ids are ids the model had no row for in the model it warm-started from."""
+    import dataclasses
+    import json
+
+    from pipeline.history import read_history
+
+    records = read_history(_local_config(config_path))
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(r) for r in records], indent=1, default=str))
+        return
+    if not records:
+        _fail("no nights recorded yet; run `recpipe run` or `recpipe backfill` first")
+    _print_history(records)
+
+
+@main.command()
+@click.argument("run", required=False)
+@click.option("--config", "config_path", default="configs/local.yaml", show_default=True, type=click.Path())
+def report(run: str | None, config_path: str) -> None:
+    """(Re)render the HTML report of RUN (a span YYYYMMDD, a run name; default: the newest run) and
+    print its path."""
+    from pipeline.history import find_record
+    from pipeline.report import write_report
+
+    config = _local_config(config_path)
+    try:
+        record = find_record(config, run)
+    except LookupError as err:
+        _fail(str(err))
+    click.echo(str(write_report(config, record)))
+
+
 def print_summary(summary, config, seconds: float) -> None:
     table = Table(title=f"recpipe run ({seconds:.0f}s)", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     table.add_row("span", str(summary.span))
     table.add_row("events", ", ".join(f"{k}: {v:,}" for k, v in summary.split_counts.items()) or "-")
-    table.add_row("anomalies", "\n".join(summary.anomalies) or "none")
+    table.add_row("anomalies", escape("\n".join(summary.anomalies)) or "none")
     for gate in summary.gates:
         value = "n/a" if gate.value is None else f"{gate.value:.4f}"
         rule = f">= {gate.lower_bound}"
@@ -220,6 +393,8 @@ def print_summary(summary, config, seconds: float) -> None:
     click.echo(f"pushed model: {summary.pushed_path if summary.pushed else 'nothing pushed'}")
     click.echo(f"evaluation report: {summary.evaluation_uri or '-'}")
     click.echo(f"metadata (MLMD): {config.metadata_path}")
+    if summary.report_path:
+        click.echo(f"night report: {summary.report_path}")
 
 
 def _model_options(fn):

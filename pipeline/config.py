@@ -62,6 +62,50 @@ class DataConfig(_Strict):
         return v
 
 
+class WindowConfig(_Strict):
+    """The temporal protocol: train on the days before the newest, evaluate on the newest."""
+
+    spans: int = Field(
+        0,
+        ge=0,
+        description="Train on up to this many spans before the newest and evaluate on the whole newest span "
+        "(no future data in training). 0: the newest span alone, hash-split into train and eval.",
+    )
+    train_on_newest: bool = Field(
+        False,
+        description="Also train on the newest span's train split tonight, evaluating on its eval split only. "
+        "Either way the newest span joins the window the next night.",
+    )
+
+
+class WarmStartConfig(_Strict):
+    """Start from the model being served instead of from scratch (embeddings carried over by id string)."""
+
+    enabled: bool = False
+    source: Literal["serving", "blessed"] = Field(
+        "serving",
+        description="serving: the newest version under serving.root; blessed: newest blessed in MLMD.",
+    )
+    spans: int = Field(
+        1, ge=1, description="A warm-started night trains on this many spans before the newest."
+    )
+    epochs: int = Field(
+        2, ge=1, description="Epochs of a warm-started night (a full retrain: trainer.epochs)."
+    )
+    on_incompatible: Literal["scratch", "fail"] = Field(
+        "scratch",
+        description="Base model with another embedding size or architecture: retrain the whole window from "
+        "scratch, or stop the night.",
+    )
+
+
+class DriftConfig(_Strict):
+    """Drift between the newest span and the one before it; thresholds live in schema/schema.pbtxt."""
+
+    enabled: bool = Field(True, description="Block training and pushing when a drift comparator fires.")
+    split: str = Field("train", description="Split of both spans whose statistics are compared.")
+
+
 class TransformConfig(_Strict):
     id_oov_buckets: int = Field(10, ge=1, description="OOV buckets for user_id / item_id vocabularies.")
     category_oov_buckets: int = Field(1, ge=1, description="OOV buckets for device / item_category.")
@@ -215,6 +259,9 @@ class RecpipeConfig(_Strict):
     schema_dir: str = Field("schema", description="Folder holding the curated schema.pbtxt.")
     enable_cache: bool = True
     data: DataConfig = Field(default_factory=DataConfig)
+    window: WindowConfig = Field(default_factory=WindowConfig)
+    warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
     transform: TransformConfig = Field(default_factory=TransformConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
@@ -246,6 +293,11 @@ class RecpipeConfig(_Strict):
     @property
     def serving_model_dir(self) -> str:
         return str(Path(self.serving.root) / self.serving.model_name)
+
+    @property
+    def history_dir(self) -> str:
+        """One JSON record and one HTML report per night (recpipe history / recpipe report)."""
+        return str(Path(self.run_root) / "history")
 
     @property
     def schema_file(self) -> str:

@@ -16,14 +16,19 @@ from tfx import v1 as tfx
 
 import components
 from components.anomaly_gate import AnomalyGate
+from components.drift_gate import DriftGate
 from components.evaluation import build_eval_config
 from components.serving_check import ServingCheck
 from components.serving_push import ServingPusher
+from components.span_window import SpanWindowStrategy
 from pipeline.config import RecpipeConfig
+from pipeline.nightly import Night, plan_night, trainer_settings
 
 TRANSFORM_FN = "components.transform.preprocessing_fn"
 RUN_FN = "components.trainer.run_fn"
 RESOLVER_ID = "latest_blessed_model_resolver"
+WINDOW_ID = "training_window"
+PREVIOUS_STATS_ID = "previous_span_statistics"
 
 
 def code_fingerprint() -> str:
@@ -78,8 +83,32 @@ def _example_gen(config: RecpipeConfig) -> tfx.components.ImportExampleGen:
     )
 
 
-def create_pipeline(config: RecpipeConfig) -> tfx.dsl.Pipeline:
+def _spans(spans: list[int], id_: str, producer, output_key: str) -> tfx.dsl.Resolver:
+    """The newest artifact of each listed span, from every run of `producer` (tonight's included).
+
+    A plain Channel, not producer.outputs[...]: an output channel would only see this run's artifacts,
+    and the window is made of spans ingested on earlier nights.
+    """
+    channel = tfx.dsl.Channel(
+        type=producer.outputs[output_key].type, producer_component_id=producer.id, output_key=output_key
+    )
+    resolver = tfx.dsl.Resolver(
+        strategy_class=SpanWindowStrategy,
+        config={"spans": [int(s) for s in spans]},
+        **{output_key: channel},
+    ).with_id(id_)
+    resolver.add_upstream_node(producer)  # after tonight's span is in MLMD
+    return resolver
+
+
+def create_pipeline(config: RecpipeConfig, night: Night | None = None) -> tfx.dsl.Pipeline:
+    """The nightly DAG; `night` (pipeline/nightly.py) says which spans to train on and what to start from
+    (default: planned from the span folders and MLMD as they are now, without ingesting anything)."""
     fingerprint = code_fingerprint()
+    if night is None:
+        from pipeline.clicklog import list_spans
+
+        night = plan_night(config, list_spans(config.data.root) or [0])
 
     # Read the newest (or the configured) span of click logs and split it into train / eval.
     example_gen = _example_gen(config)
@@ -94,14 +123,32 @@ def create_pipeline(config: RecpipeConfig) -> tfx.dsl.Pipeline:
     # Stop the night here if the data broke the contract: nothing downstream runs.
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
 
+    # ... or if it drifted from the span before it (comparators and thresholds: schema/schema.pbtxt).
+    previous_statistics = _spans(
+        [night.previous_span] if night.previous_span else [], PREVIOUS_STATS_ID, statistics_gen, "statistics"
+    )
+    drift_gate = DriftGate(
+        statistics=statistics_gen.outputs["statistics"],
+        previous_statistics=previous_statistics.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        split=config.drift.split,
+        enabled=int(config.drift.enabled),
+        span=night.span,
+        previous_span=night.previous_span or 0,
+    )
+
+    # The training window: earlier spans ingested on earlier nights (or tonight's span alone).
+    window = _spans(list(night.train_spans or (night.span,)), WINDOW_ID, example_gen, "examples")
+
     # Vocabularies, normalisation and buckets; the same graph is embedded in the served model.
     transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
+        examples=window.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=TRANSFORM_FN,
         custom_config={**config.transform.model_dump(), "code": fingerprint},
     )
     transform.add_upstream_node(anomaly_gate)
+    transform.add_upstream_node(drift_gate)
 
     # Train NeuMF under MultiWorkerMirroredStrategy and export the serving signatures.
     trainer = tfx.components.Trainer(
@@ -110,8 +157,10 @@ def create_pipeline(config: RecpipeConfig) -> tfx.dsl.Pipeline:
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         custom_config={
-            **config.trainer.model_dump(),
-            **config.transform.model_dump(),
+            **trainer_settings(config),
+            "epochs": night.epochs,
+            "warm_start_from": night.warm_start_from or "",
+            "warm_start_on_incompatible": config.warm_start.on_incompatible,
             "model_name": config.serving.model_name,
             "kubeflow_image": config.kubeflow.image,
             "code": fingerprint,
@@ -125,9 +174,12 @@ def create_pipeline(config: RecpipeConfig) -> tfx.dsl.Pipeline:
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id(RESOLVER_ID)
 
-    # Bless only if AUC and NDCG@k clear their bars and do not regress against the baseline.
+    # Bless only if AUC and NDCG@k clear their bars and do not regress against the baseline, measured
+    # on the newest span: all of it when it was not trained on, else its held-out eval split.
+    held_out = night.windowed and night.span not in night.train_spans
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
+        example_splits=["train", "eval"] if held_out else ["eval"],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
         schema=schema_gen.outputs["schema"],
@@ -162,6 +214,9 @@ def create_pipeline(config: RecpipeConfig) -> tfx.dsl.Pipeline:
             schema_gen,
             example_validator,
             anomaly_gate,
+            previous_statistics,
+            drift_gate,
+            window,
             transform,
             trainer,
             model_resolver,

@@ -22,8 +22,8 @@ from pipeline.config import RecpipeConfig
 # phase name -> (from_nodes, to_nodes) of the partial run; None = no TFX run in this phase.
 PHASES: dict[str, tuple[list[str], list[str]] | None] = {
     "resolve-night": None,
-    "validate-data": (["ImportExampleGen", "ImportSchemaGen"], ["AnomalyGate"]),
-    "train-evaluate": (["Transform", "latest_blessed_model_resolver"], ["Evaluator"]),
+    "validate-data": (["ImportExampleGen", "ImportSchemaGen"], ["AnomalyGate", "DriftGate"]),
+    "train-evaluate": (["training_window", "Transform", "latest_blessed_model_resolver"], ["Evaluator"]),
     "check-and-push": (["ServingCheck"], ["Pusher"]),
     "report": None,
 }
@@ -94,14 +94,22 @@ def run_phase(config: RecpipeConfig, phase: str) -> dict[str, Any]:
             f"phase {phase!r} runs no TFX nodes; phases with nodes: "
             f"{[p for p, nodes in PHASES.items() if nodes]}"
         )
+    from pipeline.clicklog import list_spans
+    from pipeline.history import drifted_spans
+    from pipeline.nightly import ingest, plan_night
+
     if phase == "validate-data":
         from pipeline.preflight import check_inputs
 
         check_inputs(config)  # the same checks as a local run, before any component starts
+    # Planned again in every phase from the same folders and MLMD, so every phase sees the same night.
+    night = plan_night(config, list_spans(config.data.root), drifted_spans(config))
+    if phase == "validate-data":
+        ingest(config, night)  # earlier spans of the window that no night has ingested yet
     from_nodes, to_nodes = PHASES[phase]
     started = int(time.time() * 1000)
     options = tfx_pipeline.RunOptions(from_nodes=from_nodes, to_nodes=to_nodes)
-    tfx.orchestration.LocalDagRunner().run(create_pipeline(config), run_options=options)
+    tfx.orchestration.LocalDagRunner().run(create_pipeline(config, night), run_options=options)
     summary = summarize(config, started)
     return {"phase": phase, "span": config.data.span, "nodes": summary.node_states}
 

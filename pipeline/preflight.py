@@ -31,6 +31,8 @@ class SpanScan:
     events: int
     clicks: int
     duplicates: int
+    users: int = 0
+    items: int = 0
 
     @property
     def duplicate_fraction(self) -> float:
@@ -122,15 +124,21 @@ def scan_span(folder: Path, pattern: str, span: int) -> SpanScan:
             separator="\x1f",
         )
         clicks = tf.reduce_sum(tf.cast(tf.equal(dense[F.LABEL], 1), tf.int64))
-        return tf.strings.to_hash_bucket_fast(joined, 2**62), clicks
+        ids = [
+            tf.strings.to_hash_bucket_fast(tf.strings.reduce_join(dense[k], axis=1), 2**62)
+            for k in (F.USER_ID, F.ITEM_ID)
+        ]
+        return tf.strings.to_hash_bucket_fast(joined, 2**62), clicks, ids[0], ids[1]
 
-    hashes, events, clicks = [], 0, 0
+    hashes, users, items, events, clicks = [], [], [], 0, 0
     for shard in shards:
         read = 0
         records = tf.data.TFRecordDataset(str(shard), compression_type="GZIP").batch(1024)
         try:
-            for batch_hashes, batch_clicks in records.map(keys):
+            for batch_hashes, batch_clicks, batch_users, batch_items in records.map(keys):
                 hashes.append(batch_hashes.numpy())
+                users.append(np.unique(batch_users.numpy()))
+                items.append(np.unique(batch_items.numpy()))
                 clicks += int(batch_clicks)
                 read += len(hashes[-1])
         except tf.errors.DataLossError as err:
@@ -151,7 +159,11 @@ def scan_span(folder: Path, pattern: str, span: int) -> SpanScan:
         events += read
     all_hashes = np.concatenate(hashes) if hashes else np.zeros(0, np.int64)
     duplicates = len(all_hashes) - len(np.unique(all_hashes))
-    return SpanScan(span, len(shards), events, clicks, duplicates)
+
+    def distinct(parts: list) -> int:
+        return len(np.unique(np.concatenate(parts))) if parts else 0
+
+    return SpanScan(span, len(shards), events, clicks, duplicates, distinct(users), distinct(items))
 
 
 def _has_content(shard: Path) -> bool:

@@ -48,6 +48,8 @@ class RunSummary:
     push_reason: str | None = None
     evaluation_uri: str | None = None
     model_uri: str | None = None
+    train_metrics: dict[str, float] = field(default_factory=dict)  # the Trainer's metrics.json
+    report_path: str | None = None  # the night's HTML report (pipeline/report.py)
 
     @property
     def has_baseline(self) -> bool:
@@ -112,6 +114,18 @@ def _split_counts(stats_uri: str) -> dict[str, int]:
     return counts
 
 
+def _train_metrics(model_run_uri: str) -> dict[str, float]:
+    import json
+
+    from components.training import METRICS_FILE
+
+    path = os.path.join(model_run_uri, METRICS_FILE)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
 def _metrics(evaluation_uri: str) -> tuple[dict[tuple[str, str], float], dict[str, tuple[float, int]]]:
     """{(metric, model): value} on the overall slice, and {slice: (candidate AUC, examples)} for the others."""
     import tensorflow_model_analysis as tfma
@@ -137,6 +151,26 @@ def _metrics(evaluation_uri: str) -> tuple[dict[tuple[str, str], float], dict[st
         if slice_name and "auc" in found:
             slices[slice_name] = (found["auc"], int(found.get("example_count", 0)))
     return overall, slices
+
+
+def artifacts_of_node(config: RecpipeConfig, node: str, type_name: str) -> list[tuple[int, str]]:
+    """(span, uri) of every live artifact of `type_name` a node ever output, oldest first."""
+    if config.metadata.kind == "sqlite" and not os.path.exists(config.metadata_path):
+        return []
+    store = _store(config)
+    context = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.{node}")
+    if context is None:
+        return []
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    from components.span_window import input_examples_span
+
+    found = []
+    for artifact in sorted(store.get_artifacts_by_context(context.id), key=lambda a: a.id):
+        if types.get(artifact.type_id) == type_name and artifact.state == metadata_store_pb2.Artifact.LIVE:
+            span = _prop(artifact, "span") or input_examples_span(store, artifact.id)
+            if span:
+                found.append((int(span), artifact.uri))
+    return found
 
 
 def latest_blessed_model_uri(config: RecpipeConfig) -> str | None:
@@ -178,6 +212,8 @@ def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
         summary.anomalies = describe(read_anomalies(_as_tfx_artifact(anomalies, "ExampleAnomalies")))
     if model := _typed(types, outputs.get("Trainer", []), "Model"):
         summary.model_uri = model.uri
+    if model_run := _typed(types, outputs.get("Trainer", []), "ModelRun"):
+        summary.train_metrics = _train_metrics(model_run.uri)
     if evaluation := _typed(types, outputs.get("Evaluator", []), "ModelEvaluation"):
         summary.evaluation_uri = evaluation.uri
         overall, summary.slice_auc = _metrics(evaluation.uri)

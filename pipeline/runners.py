@@ -1,14 +1,18 @@
-"""Thin runners: check the inputs a user can get wrong, build the pipeline, run it, read back the summary."""
+"""Thin runners: check the inputs a user can get wrong, plan the night, run it, record what it did."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Literal
 
 from pipeline.config import RecpipeConfig
 from pipeline.factory import create_pipeline
+from pipeline.history import build_record, drifted_spans, write_record
+from pipeline.nightly import Night, ingest, plan_night
 from pipeline.preflight import check_inputs
+from pipeline.report import write_report
 from pipeline.run_summary import RunSummary, summarize
 
 Runner = Literal["local", "beam"]
@@ -22,24 +26,49 @@ class RunFailed(RuntimeError):
         self.summary = summary
 
 
-def run_pipeline(config: RecpipeConfig, runner: Runner = "local") -> RunSummary:
-    """Run the whole pipeline once and return what it did (raises if a component failed)."""
-    check_inputs(config)
-    Path(config.run_root).mkdir(parents=True, exist_ok=True)
-    pipeline = create_pipeline(config)
+def _dag_runner(runner: Runner):
     if runner == "local":
         from tfx import v1 as tfx
 
-        dag_runner = tfx.orchestration.LocalDagRunner()
-    elif runner == "beam":
+        return tfx.orchestration.LocalDagRunner()
+    if runner == "beam":
         from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
-        dag_runner = BeamDagRunner()
-    else:
-        raise ValueError(f"unknown runner {runner!r}; use 'local' or 'beam'")
-    started_ms = int(time.time() * 1000) - 1
+        return BeamDagRunner()
+    raise ValueError(f"unknown runner {runner!r}; use 'local' or 'beam'")
+
+
+def run_pipeline(config: RecpipeConfig, runner: Runner = "local") -> RunSummary:
+    """Run one night (raises InputError or RunFailed); every outcome gets a history record and report."""
+    from pipeline.clicklog import list_spans
+
+    dag_runner = _dag_runner(runner)
+    started, t0 = dt.datetime.now(dt.timezone.utc), time.time()
+    started_ms = int(t0 * 1000) - 1
+    night: Night | None = None
+    scan = summary = None
     try:
-        dag_runner.run(pipeline)
-    except Exception as err:  # noqa: BLE001 - re-raised with what the run got done
-        raise RunFailed(err, summarize(config, started_ms)) from err
-    return summarize(config, started_ms)
+        scan = check_inputs(config)
+        Path(config.run_root).mkdir(parents=True, exist_ok=True)
+        night = plan_night(config, list_spans(config.data.root), drifted_spans(config))
+        ingest(config, night)
+        dag_runner.run(create_pipeline(config, night))
+    except Exception as err:  # noqa: BLE001 - recorded, then re-raised with what the run got done
+        if Path(config.run_root).is_dir():
+            summary = summarize(config, started_ms) if night else None
+            _record(config, night, scan, summary, started, time.time() - t0, err)
+        if summary is None:
+            raise
+        raise RunFailed(err, summary) from err
+    summary = summarize(config, started_ms)
+    summary.report_path = _record(config, night, scan, summary, started, time.time() - t0, None)
+    return summary
+
+
+def _record(config, night, scan, summary, started, seconds, failure) -> str:
+    record = build_record(night, scan, summary, started, seconds, failure)
+    write_record(config, record)
+    path = str(write_report(config, record))
+    if summary is not None:
+        summary.report_path = path
+    return path

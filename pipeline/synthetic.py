@@ -37,6 +37,18 @@ class SyntheticSpec:
     factor_weight: float = 2.5
     age_missing_fraction: float = 0.1
     exposure_zipf: float = 1.0  # 0 = every item shown equally often (to cover a large catalogue)
+    drift: tuple[str, ...] = ()  # features to shift (DRIFTS) on the days in drift_days
+    drift_days: tuple[int, ...] = ()  # 0-based day indexes
+
+
+# What `recpipe generate --drift FEATURE` does to a day: shifts big enough that a human would call the
+# day broken (a logging change, a mispriced feed), which the schema's drift comparators must catch.
+DRIFTS = {
+    "device": "60% of impressions logged as device 'tv'",
+    "item_category": "70% of impressions from the two first categories",
+    "item_price": "prices four times higher",
+    "dwell_ms": "dwell times six times longer",
+}
 
 
 @dataclass
@@ -84,17 +96,24 @@ def draw_events(
 ) -> dict[str, np.ndarray]:
     """Draw n events of one chunk as column arrays (vectorised; the slow part is proto building)."""
     rng = np.random.default_rng([spec.seed, day_index, chunk_index])
+    drift = set(spec.drift) if day_index in spec.drift_days else set()
     users = rng.choice(len(world.user_activity), n, p=world.user_activity)
     items = rng.choice(len(world.item_exposure), n, p=world.item_exposure)
+    if "item_category" in drift:
+        narrow = np.flatnonzero(world.item_cat < 2)
+        swap = rng.random(n) < 0.7
+        items[swap] = rng.choice(narrow, int(swap.sum()))
     position = rng.integers(0, spec.positions, n)
     own_device = rng.random(n) < 0.85
     device = np.where(own_device, world.user_device[users], rng.integers(0, 4, n))
+    if "device" in drift:
+        device = np.where(rng.random(n) < 0.6, DEVICES.index("tv"), device)
     day_start = dt.datetime.combine(spec.start + dt.timedelta(days=day_index), dt.time(), dt.timezone.utc)
     # Diurnal traffic: more impressions in the evening.
     hour = rng.choice(24, n, p=_HOUR_TRAFFIC)
     ts = int(day_start.timestamp()) + hour * 3600 + rng.integers(0, 3600, n)
     age = world.user_age[users]
-    price = world.item_price[items]
+    price = world.item_price[items] * (4.0 if "item_price" in drift else 1.0)
     price_sensitivity = np.where(age < 0, 0.3, 0.15 + (70 - np.clip(age, 16, 70)) / 100)
     logit = (
         spec.base_logit
@@ -110,6 +129,8 @@ def draw_events(
     )
     clicked = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
     dwell = np.where(clicked == 1, np.round(rng.lognormal(np.log(30_000), 0.7, n), 1), 0.0)
+    if "dwell_ms" in drift:
+        dwell = dwell * 6.0
     return {
         "user": users,
         "item": items,

@@ -1,0 +1,88 @@
+"""A gate that fails the night when the newest span drifted from the one before it.
+
+The drift comparators and their thresholds are part of the data contract (schema/schema.pbtxt): L-infinity
+distance for categorical features, Jensen-Shannon divergence for numeric ones. TFX 1.16's ExampleValidator
+takes no previous statistics, so this gate runs TFDV's own validate_statistics with them and keeps the
+comparator findings (schema findings are ExampleValidator's). It sits before Transform, so a drifted day
+trains and pushes nothing; the report it writes names the feature and the distance.
+"""
+
+# No `from __future__ import annotations`: TFX parses this component's annotations at runtime.
+
+import os
+
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx import v1 as tfx
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from components.anomaly_gate import ANOMALIES_FILE, describe
+
+STATS_FILE = "FeatureStats.pb"
+
+
+class DataDriftError(RuntimeError):
+    """The newest span's distribution moved past a drift threshold; the message names feature and distance."""
+
+
+def load_split_stats(statistics_artifact, split: str):
+    path = os.path.join(artifact_utils.get_split_uri([statistics_artifact], split), STATS_FILE)
+    return tfdv.load_stats_binary(path)
+
+
+def drift_anomalies(current, previous, schema) -> anomalies_pb2.Anomalies:
+    """TFDV's comparator findings only (every other anomaly is ExampleValidator's to report)."""
+    found = tfdv.validate_statistics(current, schema, previous_statistics=previous)
+    drift = anomalies_pb2.Anomalies()
+    drift.CopyFrom(found)
+    drift.ClearField("anomaly_info")
+    drift.ClearField("dataset_anomaly_info")
+    for feature, info in found.anomaly_info.items():
+        reasons = [
+            r for r in info.reason if anomalies_pb2.AnomalyInfo.Type.Name(r.type).startswith("COMPARATOR_")
+        ]
+        if reasons:
+            kept = drift.anomaly_info[feature]
+            kept.CopyFrom(info)
+            del kept.reason[:]
+            kept.reason.extend(reasons)
+    return drift
+
+
+@tfx.dsl.components.component
+def DriftGate(
+    statistics: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleStatistics],
+    schema: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Schema],
+    drift: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
+    split: tfx.dsl.components.Parameter[str],
+    enabled: tfx.dsl.components.Parameter[int],
+    span: tfx.dsl.components.Parameter[int],
+    previous_span: tfx.dsl.components.Parameter[int],
+    previous_statistics: tfx.dsl.components.InputArtifact[
+        tfx.types.standard_artifacts.ExampleStatistics
+    ] = None,
+) -> None:
+    drift.split_names = artifact_utils.encode_split_names([split])
+    found = anomalies_pb2.Anomalies()
+    if previous_statistics is not None and enabled:
+        loaded_schema = tfdv.load_schema_text(io_utils.get_only_uri_in_dir(schema.uri))
+        found = drift_anomalies(
+            load_split_stats(statistics, split), load_split_stats(previous_statistics, split), loaded_schema
+        )
+        drift.set_int_custom_property("previous_span", previous_span)
+    out = os.path.join(drift.uri, f"Split-{split}")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, ANOMALIES_FILE), "wb") as f:
+        f.write(found.SerializeToString())
+    problems = describe({split: found})
+    drift.set_int_custom_property("drifted", int(bool(problems)))
+    if problems:
+        raise DataDriftError(
+            f"span {span} drifted from span {previous_span}; nothing was trained "
+            "or pushed.\n  "
+            + "\n  ".join(problems)
+            + "\nIf the change is real and intended (a launch, a new category), raise the feature's "
+            "drift_comparator threshold in schema/schema.pbtxt or set drift.enabled: false for one run."
+            + f"\nFull report: {drift.uri}"
+        )

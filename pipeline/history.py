@@ -1,0 +1,189 @@
+"""One record per night under <run_root>/history/: what the night read, decided and shipped.
+
+MLMD holds every artifact but answers "what happened on each night this month" only after a lot of
+joins; a nightly job's owner wants that as one table. The runner writes one JSON record per run (whether
+it pushed, was not blessed, or stopped on bad or drifted data) next to its HTML report; `recpipe
+history` and the report's metric plots read them back. The planner reads them too: a span whose latest
+night stopped for drift is left out of later windows and is never the drift baseline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import RecpipeConfig
+
+# status -> meaning, in the order a night can end
+STATUSES = {
+    "pushed": "blessed, passed the serving check and pushed",
+    "not blessed": "the Evaluator did not bless the model (a gate failed)",
+    "not pushed": "blessed, but the serving check or the push refused it",
+    "drift": "stopped before training: the newest span drifted from the previous one",
+    "anomalies": "stopped before training: the data broke the schema",
+    "bad input": "stopped before any component ran (pre-flight check)",
+    "failed": "a component failed",
+}
+
+
+@dataclasses.dataclass
+class NightRecord:
+    span: int | None
+    run_id: str
+    started: str
+    seconds: float
+    status: str
+    plan: str = ""
+    train_spans: list[int] = dataclasses.field(default_factory=list)
+    warm_start_from: str | None = None
+    epochs: int | None = None
+    events: int | None = None
+    clicks: int | None = None
+    users: int | None = None
+    items: int | None = None
+    new_users: int | None = None  # ids the model had no row for in the model it started from
+    new_items: int | None = None
+    auc: float | None = None
+    ndcg: float | None = None
+    auc_baseline: float | None = None
+    ndcg_baseline: float | None = None
+    auc_bar: float | None = None
+    ndcg_bar: float | None = None
+    blessed: bool | None = None
+    serving_check: str | None = None
+    pushed_version: int | None = None
+    pushed_path: str | None = None
+    anomalies: list[str] = dataclasses.field(default_factory=list)
+    drift: list[str] = dataclasses.field(default_factory=list)
+    failure: str | None = None
+    node_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.span or 'unknown'}-{self.run_id}"
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True, default=str)
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    return (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%S%f")[:-3]
+
+
+def status_of(summary, failure: BaseException | None) -> str:
+    """The night's outcome from the run summary (node states) and the error that stopped it, if any."""
+    from pipeline.preflight import InputError
+
+    if isinstance(failure, InputError):
+        return "bad input"
+    states = summary.node_states if summary else {}
+    if states.get("AnomalyGate") == "FAILED":
+        return "anomalies"
+    if states.get("DriftGate") == "FAILED":
+        return "drift"
+    if failure is not None:
+        return "failed"
+    if summary.pushed:
+        return "pushed"
+    return "not pushed" if summary.blessed else "not blessed"
+
+
+def _gate(summary, prefix: str):
+    return next((g for g in summary.gates if g.metric.upper().startswith(prefix)), None)
+
+
+def build_record(
+    night, scan, summary, started: dt.datetime, seconds: float, failure: BaseException | None
+) -> NightRecord:
+    record = NightRecord(
+        span=night.span if night else (scan.span if scan else None),
+        run_id=new_run_id(started),
+        started=started.isoformat(timespec="seconds"),
+        seconds=round(seconds, 1),
+        status=status_of(summary, failure),
+    )
+    if night:
+        record.plan, record.train_spans = night.describe(), list(night.train_spans or (night.span,))
+        record.warm_start_from, record.epochs = night.warm_start_from, night.epochs
+    if scan:
+        record.events, record.clicks, record.users, record.items = (
+            scan.events,
+            scan.clicks,
+            scan.users,
+            scan.items,
+        )
+    if failure is not None:
+        record.failure = str(failure)[:4000]
+        if record.status == "drift":
+            record.drift = [line.strip() for line in str(failure).splitlines() if "feature '" in line]
+    if summary is None:
+        return record
+    record.anomalies = summary.anomalies
+    record.node_seconds = {k: round(v, 1) for k, v in summary.node_seconds.items()}
+    metrics = summary.train_metrics
+    if metrics.get("warm_started"):
+        record.new_users = metrics.get("warm_start_new_user_id")
+        record.new_items = metrics.get("warm_start_new_item_id")
+    if auc := _gate(summary, "AUC"):
+        record.auc, record.auc_baseline, record.auc_bar = auc.value, auc.baseline, auc.lower_bound
+    if ndcg := _gate(summary, "NDCG"):
+        record.ndcg, record.ndcg_baseline, record.ndcg_bar = ndcg.value, ndcg.baseline, ndcg.lower_bound
+    record.blessed, record.serving_check = summary.blessed, summary.serving_check
+    if summary.pushed and summary.pushed_path:
+        record.pushed_path = summary.pushed_path
+        record.pushed_version = int(Path(summary.pushed_path).name)
+    return record
+
+
+def write_record(config: RecpipeConfig, record: NightRecord) -> Path:
+    folder = Path(config.history_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{record.name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(record.to_json())
+    os.replace(tmp, path)  # a reader never sees half a record
+    return path
+
+
+def read_history(config: RecpipeConfig) -> list[NightRecord]:
+    """Every record, in the order the nights ran."""
+    folder = Path(config.history_dir)
+    if not folder.is_dir():
+        return []
+    fields = {f.name for f in dataclasses.fields(NightRecord)}
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        data: dict[str, Any] = json.loads(path.read_text())
+        records.append(NightRecord(**{k: v for k, v in data.items() if k in fields}))
+    return sorted(records, key=lambda r: r.run_id)
+
+
+def latest_per_span(records: list[NightRecord]) -> dict[int, NightRecord]:
+    latest: dict[int, NightRecord] = {}
+    for record in records:
+        if record.span is not None:
+            latest[record.span] = record
+    return latest
+
+
+def drifted_spans(config: RecpipeConfig) -> set[int]:
+    """Spans whose latest night stopped for drift (left out of windows until re-run and passed)."""
+    return {span for span, r in latest_per_span(read_history(config)).items() if r.status == "drift"}
+
+
+def find_record(config: RecpipeConfig, run: str | None) -> NightRecord:
+    """A record by run name, span (its latest run) or None (the newest run)."""
+    records = read_history(config)
+    if not records:
+        raise LookupError(f"no nights recorded under {config.history_dir}; run `recpipe run` first")
+    if run is None:
+        return records[-1]
+    matches = [r for r in records if r.name == run or str(r.span) == run or r.run_id == run]
+    if not matches:
+        names = ", ".join(r.name for r in records[-5:])
+        raise LookupError(f"no run {run!r} in {config.history_dir}; newest: {names}")
+    return matches[-1]
