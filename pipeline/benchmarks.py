@@ -731,10 +731,16 @@ class Bench:
             transform = Path(largest.run.summary.model_uri).parents[2] / "Transform"
             result = throughput_scenario(self._dir("throughput"), transform)
             return render_throughput(result, f"The {largest.events:,}-event scale run's Transform output")
+        if name == "continuous":
+            from pipeline import bench_continuous as bc
+
+            warm = bc.render_warm_start(bc.warm_start_scenario(self._dir("warm-start")))
+            week = bc.render_backfill(*bc.backfill_scenario(self._dir("backfill")))
+            return "\n\n".join([warm, week, bc.drift_calibration(self._dir("drift"))])
         raise ValueError(name)
 
 
-SECTIONS = ("pipeline", "latency", "workers", "quality", "scale", "throughput")
+SECTIONS = ("pipeline", "latency", "workers", "quality", "scale", "throughput", "continuous")
 _MARK = "<!-- section: {} -->"
 
 

@@ -363,6 +363,8 @@ def print_summary(summary, config, seconds: float) -> None:
     table.add_column(style="bold")
     table.add_column()
     table.add_row("span", str(summary.span))
+    if summary.plan:
+        table.add_row("plan", summary.plan)
     table.add_row("events", ", ".join(f"{k}: {v:,}" for k, v in summary.split_counts.items()) or "-")
     table.add_row("anomalies", escape("\n".join(summary.anomalies)) or "none")
     for gate in summary.gates:

@@ -47,6 +47,7 @@ class NightRecord:
     items: int | None = None
     new_users: int | None = None  # ids the model had no row for in the model it started from
     new_items: int | None = None
+    eval_examples: int | None = None  # examples of the newest span the Evaluator scored
     auc: float | None = None
     ndcg: float | None = None
     auc_baseline: float | None = None
@@ -100,7 +101,7 @@ def build_record(
     night, scan, summary, started: dt.datetime, seconds: float, failure: BaseException | None
 ) -> NightRecord:
     record = NightRecord(
-        span=night.span if night else (scan.span if scan else None),
+        span=night.span if night else (scan.span if scan else getattr(summary, "span", None)),
         run_id=new_run_id(started),
         started=started.isoformat(timespec="seconds"),
         seconds=round(seconds, 1),
@@ -132,6 +133,7 @@ def build_record(
         record.auc, record.auc_baseline, record.auc_bar = auc.value, auc.baseline, auc.lower_bound
     if ndcg := _gate(summary, "NDCG"):
         record.ndcg, record.ndcg_baseline, record.ndcg_bar = ndcg.value, ndcg.baseline, ndcg.lower_bound
+    record.eval_examples = summary.eval_examples
     record.blessed, record.serving_check = summary.blessed, summary.serving_check
     if summary.pushed and summary.pushed_path:
         record.pushed_path = summary.pushed_path

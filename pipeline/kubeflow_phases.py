@@ -120,11 +120,22 @@ def run_phase_json(config_yaml: str, span: int, phase: str, **run_parameters: An
 
 
 def report(config: RecpipeConfig) -> dict[str, Any]:
-    """The night's decision, read back from MLMD (newest execution of every node)."""
+    """The night's decision, read back from MLMD (newest execution of every node); also written to the
+    shared run root's history with its HTML report, as a local night does."""
+    from pipeline.history import build_record, write_record
+    from pipeline.report import write_report
     from pipeline.run_summary import summarize
 
     s = summarize(config, since_ms=0)
+    if s.node_windows:
+        first = min(start for start, _ in s.node_windows.values())
+        last = max(end for _, end in s.node_windows.values())
+        started = dt.datetime.fromtimestamp(first, dt.timezone.utc)
+        record = build_record(None, None, s, started, last - first, None)
+        write_record(config, record)
+        s.report_path = str(write_report(config, record))
     return {
+        "report": s.report_path,
         "span": s.span,
         "events": s.split_counts,
         "anomalies": s.anomalies,

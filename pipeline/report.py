@@ -78,17 +78,11 @@ def history_plot(records: list[NightRecord]) -> str | None:
             lw=1,
             label="bar",
         )
-        for x, r in zip(xs, points, strict=False):
-            if r.status == "pushed":
-                ax.annotate(
-                    f"v{r.pushed_version}",
-                    (x, getattr(r, metric) or 0),
-                    textcoords="offset points",
-                    xytext=(0, 6),
-                    ha="center",
-                    fontsize=8,
-                )
-            elif getattr(r, metric) is None:
+        pushed = [(x, getattr(r, metric)) for x, r in zip(xs, points, strict=True) if r.status == "pushed"]
+        if pushed:
+            ax.plot(*zip(*pushed, strict=True), "*", color="#1a7f37", markersize=13, label="pushed")
+        for x, r in zip(xs, points, strict=True):
+            if getattr(r, metric) is None:
                 ax.axvspan(x - 0.4, x + 0.4, color="#c62828", alpha=0.12)
                 ax.annotate(
                     r.status,

@@ -49,6 +49,8 @@ class RunSummary:
     evaluation_uri: str | None = None
     model_uri: str | None = None
     train_metrics: dict[str, float] = field(default_factory=dict)  # the Trainer's metrics.json
+    eval_examples: int | None = None  # examples the Evaluator scored (overall slice)
+    plan: str | None = None  # what the night trained on and started from (pipeline/nightly.py)
     report_path: str | None = None  # the night's HTML report (pipeline/report.py)
 
     @property
@@ -217,6 +219,8 @@ def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
     if evaluation := _typed(types, outputs.get("Evaluator", []), "ModelEvaluation"):
         summary.evaluation_uri = evaluation.uri
         overall, summary.slice_auc = _metrics(evaluation.uri)
+        if ("example_count", "candidate") in overall:
+            summary.eval_examples = int(overall[("example_count", "candidate")])
         ev = config.evaluation
         summary.gates = [
             GateResult(

@@ -66,6 +66,8 @@ def run_pipeline(config: RecpipeConfig, runner: Runner = "local") -> RunSummary:
 
 
 def _record(config, night, scan, summary, started, seconds, failure) -> str:
+    if summary is not None and night is not None:
+        summary.plan = night.describe()
     record = build_record(night, scan, summary, started, seconds, failure)
     write_record(config, record)
     path = str(write_report(config, record))

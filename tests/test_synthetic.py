@@ -78,3 +78,25 @@ def test_memory_does_not_grow_with_events(tmp_path):
 
     small, large = peak(10_000), peak(60_000)
     assert large < small * 1.5, f"peak traced memory grew from {small} to {large} bytes with 6x the events"
+
+
+def test_drift_shifts_only_the_drift_day(tmp_path):
+    spec = SyntheticSpec(days=3, events_per_day=2000, seed=3, drift=("device", "item_price"), drift_days=(2,))
+    generate(tmp_path, spec)
+    days = [_events(tmp_path, s) for s in list_spans(tmp_path)]
+    tv = [np.mean([r["device"] == "tv" for r in rows]) for rows in days]
+    price = [np.median([r["item_price"] for r in rows]) for rows in days]
+    assert tv[0] < 0.1 and tv[1] < 0.1 and tv[2] > 0.55
+    assert price[2] > 3 * price[1] and abs(price[1] - price[0]) < 0.2 * price[0]
+
+
+def test_generate_cli_drift_day_must_be_one_of_the_generated_days(tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main as cli
+
+    args = ["generate", "--out", str(tmp_path / "a"), "--days", "2", "--events-per-day", "300"]
+    result = CliRunner().invoke(cli, [*args, "--drift", "dwell_ms"])
+    assert result.exit_code == 0 and "drifted span 20240102: dwell times six times longer" in result.output
+    result = CliRunner().invoke(cli, [*args, "--drift", "device", "--drift-day", "2024-03-01"])
+    assert result.exit_code == 1 and "outside the generated days" in result.output
