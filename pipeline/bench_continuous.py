@@ -22,7 +22,7 @@ CONFIG = "configs/nightly.yaml"
 @dataclass(frozen=True)
 class WarmSettings:
     days: int = 9
-    events_per_day: int = 40_000
+    events_per_day: int = 60_000
     users: int = 5000
     items: int = 2000
     seed: int = 11

@@ -313,10 +313,11 @@ def _print_history(records) -> None:
             num(r.auc_baseline),
             num(r.ndcg),
             num(r.ndcg_baseline),
-            num(r.pushed_version),
+            str(r.pushed_version or "-"),
             f"{r.seconds:.0f}",
         )
-    console.print(table)
+    # A pipe or a log file is not 80 columns: there, print the whole table rather than truncate cells.
+    (console if console.is_terminal else Console(width=170)).print(table)
 
 
 @main.command()
