@@ -14,6 +14,7 @@ import dataclasses
 import io
 import json
 import os
+import zipfile
 from collections.abc import Mapping
 
 import numpy as np
@@ -109,8 +110,13 @@ def read_architecture(model_dir: str) -> dict:
             f"{model_dir} has no warm-start bundle ({BUNDLE_DIR}/); it was exported before warm start "
             "existed or by another tool, so it cannot seed this model"
         )
-    with tf.io.gfile.GFile(path) as f:
-        manifest = json.load(f)
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            manifest = json.load(f)
+    except (ValueError, OSError, tf.errors.OpError) as err:
+        raise IncompatibleBaseModel(f"{path} is unreadable ({err}); the base model is damaged") from None
+    if not isinstance(manifest, dict) or "architecture" not in manifest:
+        raise IncompatibleBaseModel(f"{path} holds no architecture; the base model is damaged")
     if manifest.get("format") != BUNDLE_FORMAT:
         raise IncompatibleBaseModel(
             f"{path}: warm-start bundle format {manifest.get('format')!r}, this code reads {BUNDLE_FORMAT}"
@@ -119,16 +125,24 @@ def read_architecture(model_dir: str) -> dict:
 
 
 def load_bundle(model_dir: str) -> Bundle:
+    """The whole bundle; a damaged one (truncated, missing file) is refused like an incompatible one, so
+    the night retrains from scratch or stops as warm_start.on_incompatible says, never half-seeded."""
     architecture = read_architecture(model_dir)
     folder = os.path.join(model_dir, BUNDLE_DIR)
-    with tf.io.gfile.GFile(os.path.join(folder, WEIGHTS_FILE), "rb") as f:
-        npz = np.load(io.BytesIO(f.read()))
-        flat = {key: npz[key] for key in npz.files}
+    try:
+        with tf.io.gfile.GFile(os.path.join(folder, WEIGHTS_FILE), "rb") as f:
+            npz = np.load(io.BytesIO(f.read()), allow_pickle=False)  # weights only, never code
+            flat = {key: npz[key] for key in npz.files}
+        with tf.io.gfile.GFile(os.path.join(folder, VOCAB_FILE)) as f:
+            vocabularies = json.load(f)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, tf.errors.OpError) as err:
+        raise IncompatibleBaseModel(
+            f"the warm-start bundle in {folder} is unreadable ({type(err).__name__}: {err}); the base model "
+            "is damaged"
+        ) from None
     weights: dict[str, list[np.ndarray]] = {}
     for key in sorted(flat, key=lambda k: (k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1]))):
         weights.setdefault(key.rsplit(":", 1)[0], []).append(flat[key])
-    with tf.io.gfile.GFile(os.path.join(folder, VOCAB_FILE)) as f:
-        vocabularies = json.load(f)
     return Bundle(model_dir, weights, vocabularies, architecture)
 
 

@@ -265,3 +265,33 @@ def test_a_flood_of_unseen_device_values_is_an_anomaly(tmp_path):
     examples = [_with(i, device=f"smart-fridge-{i % 9}") for i in range(40)] + [_with(i) for i in range(10)]
     found = _anomalies(tmp_path, examples)
     assert "feature 'device'" in found and "smart-fridge" in found
+
+
+def test_a_flood_of_unseen_item_categories_is_drift_naming_the_category(tmp_path):
+    """Bad input 9 for an open vocabulary: item_category has no domain in the schema, so new values are
+    not anomalies by themselves; its drift comparators against the previous span catch a flood of them."""
+    import tensorflow_data_validation as tfdv
+
+    from components.anomaly_gate import describe
+    from components.drift_gate import drift_anomalies
+
+    def stats(name: str, examples: list[tf.train.Example]):
+        path = tmp_path / f"{name}.tfrecord"
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            for example in examples:
+                writer.write(example.SerializeToString())
+        return tfdv.generate_statistics_from_tfrecord(data_location=str(path))
+
+    categories = [f"cat{i % 12:02d}" for i in range(240)]
+    yesterday = stats("yesterday", [_with(i, item_category=c) for i, c in enumerate(categories)])
+    normal = stats("normal", [_with(i, item_category=c) for i, c in enumerate(reversed(categories))])
+    flooded = stats(
+        "flooded",
+        [_with(i, item_category=c if i % 2 else f"promo-{i % 7}") for i, c in enumerate(categories)],
+    )
+    schema = tfdv.load_schema_text(str(REPO / "schema" / "schema.pbtxt"))
+    assert describe({"train": drift_anomalies(normal, yesterday, schema)}) == []
+    found = "\n".join(describe({"train": drift_anomalies(flooded, yesterday, schema)}))
+    # No single value moved past L-infinity's 0.1; the flood is the mass on new values, which JSD sees.
+    assert "feature 'item_category'" in found and "Jensen-Shannon divergence" in found
+    assert "is 0.5 " in found and "above the threshold 0.1" in found

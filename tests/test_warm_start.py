@@ -169,3 +169,32 @@ def test_trainer_falls_back_to_scratch_only_when_config_allows(yesterday):
     same = {**CFG, "warm_start_from": export}
     model = _model(["u2", "u1"], ["i1"], cfg=same)
     assert warm_start(model, same, _vocabs(["u2", "u1"], ["i1"]))["warm_start_kept_user_id"] == 2
+
+
+@pytest.mark.parametrize("damage", ["truncate-weights", "drop-vocabularies", "garble-manifest"])
+def test_a_damaged_base_model_is_refused_by_name_and_the_trainer_falls_back(yesterday, damage):
+    """Bad input 13: a corrupt previous model for warm start."""
+    from pathlib import Path
+
+    from components.training import warm_start
+    from components.warm_start import BUNDLE_DIR, MANIFEST_FILE, VOCAB_FILE, WEIGHTS_FILE
+
+    _, export = yesterday
+    folder = Path(export) / BUNDLE_DIR
+    if damage == "truncate-weights":
+        data = (folder / WEIGHTS_FILE).read_bytes()
+        (folder / WEIGHTS_FILE).write_bytes(data[: len(data) // 2])
+    elif damage == "drop-vocabularies":
+        (folder / VOCAB_FILE).unlink()
+    else:
+        (folder / MANIFEST_FILE).write_text("{not json")
+    with pytest.raises(IncompatibleBaseModel, match=r"(unreadable|damaged)") as err:
+        load_bundle(export)
+    assert str(folder) in str(err.value)
+    cfg = {**CFG, "warm_start_from": export}
+    model = _model(["u1"], ["i1"])
+    assert warm_start(model, {**cfg, "warm_start_on_incompatible": "scratch"}, _vocabs(["u1"], ["i1"])) == {
+        "warm_started": 0
+    }
+    with pytest.raises(IncompatibleBaseModel):
+        warm_start(model, {**cfg, "warm_start_on_incompatible": "fail"}, _vocabs(["u1"], ["i1"]))
