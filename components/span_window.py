@@ -35,7 +35,9 @@ def span_of(artifact: types.Artifact, store: Any = None) -> int:
     return 0
 
 
-def input_examples_span(store: Any, artifact_id: int) -> int:
+def input_examples_span(store: Any, artifact_id: int, hops: int = 2) -> int:
+    """The span of the Examples an artifact was derived from, up to `hops` executions upstream
+    (statistics: one hop; ExampleValidator's anomalies: two). 0 if there is none."""
     from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 
     events = store.get_events_by_artifact_ids([artifact_id])
@@ -43,11 +45,15 @@ def input_examples_span(store: Any, artifact_id: int) -> int:
     inputs = [
         e.artifact_id for e in store.get_events_by_execution_ids(executions) if e.type == mlmd_pb2.Event.INPUT
     ]
-    for parent in store.get_artifacts_by_id(inputs):
+    parents = store.get_artifacts_by_id(inputs)
+    for parent in parents:
         if SPAN in parent.custom_properties:
             return int(
                 parent.custom_properties[SPAN].int_value or parent.custom_properties[SPAN].string_value
             )
+    for parent in parents if hops > 1 else []:
+        if span := input_examples_span(store, parent.id, hops - 1):
+            return span
     return 0
 
 

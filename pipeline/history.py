@@ -4,7 +4,7 @@ MLMD holds every artifact but answers "what happened on each night this month" o
 joins; a nightly job's owner wants that as one table. The runner writes one JSON record per run (whether
 it pushed, was not blessed, or stopped on bad or drifted data) next to its HTML report; `recpipe
 history` and the report's metric plots read them back. The planner reads them too: a span whose latest
-night stopped for drift is left out of later windows and is never the drift baseline.
+night stopped for drift or schema anomalies is left out of later windows and is never the drift baseline.
 """
 
 from __future__ import annotations
@@ -77,10 +77,13 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 
 def status_of(summary, failure: BaseException | None) -> str:
     """The night's outcome from the run summary (node states) and the error that stopped it, if any."""
+    from pipeline.nightly import IngestError
     from pipeline.preflight import InputError
 
     if isinstance(failure, InputError):
         return "bad input"
+    if isinstance(failure, IngestError):  # an earlier span's data, not tonight's: tonight is not blocked
+        return "failed"
     states = summary.node_states if summary else {}
     if states.get("AnomalyGate") == "FAILED":
         return "anomalies"
@@ -172,9 +175,13 @@ def latest_per_span(records: list[NightRecord]) -> dict[int, NightRecord]:
     return latest
 
 
-def drifted_spans(config: RecpipeConfig) -> set[int]:
-    """Spans whose latest night stopped for drift (left out of windows until re-run and passed)."""
-    return {span for span, r in latest_per_span(read_history(config)).items() if r.status == "drift"}
+BLOCKED = ("drift", "anomalies")
+
+
+def blocked_spans(config: RecpipeConfig) -> set[int]:
+    """Spans whose latest night stopped for drift or schema anomalies: left out of later windows and never
+    the drift baseline, until re-run and passed."""
+    return {span for span, r in latest_per_span(read_history(config)).items() if r.status in BLOCKED}
 
 
 def find_record(config: RecpipeConfig, run: str | None) -> NightRecord:

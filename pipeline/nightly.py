@@ -20,7 +20,6 @@ from pipeline.config import RecpipeConfig
 from pipeline.preflight import InputError
 
 EXAMPLE_GEN = "ImportExampleGen"
-STATISTICS_GEN = "StatisticsGen"
 # The partial run that ingests and validates one earlier span (the schema is imported again: a partial
 # run takes a skipped node's outputs from the previous run, and the first night has none).
 INGEST_FROM = [EXAMPLE_GEN, "ImportSchemaGen"]
@@ -99,7 +98,8 @@ def _warm_start_source(config: RecpipeConfig) -> tuple[str | None, str]:
 def plan_night(config: RecpipeConfig, spans: list[int], excluded: set[int] = frozenset()) -> Night:
     """Tonight's plan from the span folders present (`spans`, oldest first) and the config.
 
-    `excluded` spans (nights blocked for drift) are neither trained on nor the drift baseline.
+    `excluded` spans (their latest night stopped for drift or anomalies) are neither trained on nor the
+    drift baseline.
     """
     span = spans[-1] if config.data.span == "latest" else int(config.data.span)
     earlier = [s for s in spans if s < span and s not in excluded]
@@ -125,10 +125,15 @@ def plan_night(config: RecpipeConfig, spans: list[int], excluded: set[int] = fro
 
 
 def ingested_spans(config: RecpipeConfig) -> set[int]:
-    """Spans whose statistics are in MLMD (ExampleGen and StatisticsGen both ran for them)."""
-    from pipeline.run_summary import artifacts_of_node
+    """Spans ingested and found clean by the schema check. A span whose ingestion stopped at the anomaly
+    gate is not one, so the next night ingests it again and stops again, instead of training on it."""
+    from pipeline.run_summary import validated_spans
 
-    return {span for span, _ in artifacts_of_node(config, STATISTICS_GEN, "ExampleStatistics")}
+    return validated_spans(config)
+
+
+class IngestError(RuntimeError):
+    """An earlier span tonight's window needs could not be ingested (broken data); names the span."""
 
 
 def ingest(config: RecpipeConfig, night: Night) -> list[int]:
@@ -155,7 +160,7 @@ def ingest(config: RecpipeConfig, night: Night) -> list[int]:
                 create_pipeline(span_config, Night(span=span)), run_options=options
             )
         except Exception as err:
-            raise RuntimeError(
+            raise IngestError(
                 f"span {span}, needed by tonight's window ({night.describe()}), could not be ingested: {err}"
             ) from err
     return missing

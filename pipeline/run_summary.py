@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -155,8 +156,11 @@ def _metrics(evaluation_uri: str) -> tuple[dict[tuple[str, str], float], dict[st
     return overall, slices
 
 
-def artifacts_of_node(config: RecpipeConfig, node: str, type_name: str) -> list[tuple[int, str]]:
-    """(span, uri) of every live artifact of `type_name` a node ever output, oldest first."""
+def _node_artifacts(config: RecpipeConfig, node: str, type_name: str) -> list[tuple[int, Any]]:
+    """(span, MLMD artifact) of every live artifact of `type_name` a node ever output, oldest first; the
+    span from the artifact or, where TFX left it unset, from the Examples it was derived from."""
+    from components.span_window import input_examples_span
+
     if config.metadata.kind == "sqlite" and not os.path.exists(config.metadata_path):
         return []
     store = _store(config)
@@ -164,15 +168,24 @@ def artifacts_of_node(config: RecpipeConfig, node: str, type_name: str) -> list[
     if context is None:
         return []
     types = {t.id: t.name for t in store.get_artifact_types()}
-    from components.span_window import input_examples_span
-
     found = []
     for artifact in sorted(store.get_artifacts_by_context(context.id), key=lambda a: a.id):
         if types.get(artifact.type_id) == type_name and artifact.state == metadata_store_pb2.Artifact.LIVE:
             span = _prop(artifact, "span") or input_examples_span(store, artifact.id)
             if span:
-                found.append((int(span), artifact.uri))
+                found.append((int(span), artifact))
     return found
+
+
+def validated_spans(config: RecpipeConfig) -> set[int]:
+    """Spans whose newest schema validation (ExampleValidator) found nothing: only these may be trained on.
+    A span whose ingestion stopped at the anomaly gate has statistics but is not in this set."""
+    from components.anomaly_gate import describe, read_anomalies
+
+    found: dict[int, bool] = {}
+    for span, artifact in _node_artifacts(config, "ExampleValidator", "ExampleAnomalies"):
+        found[span] = not describe(read_anomalies(_as_tfx_artifact(artifact, "ExampleAnomalies")))
+    return {span for span, clean in found.items() if clean}
 
 
 def latest_blessed_model_uri(config: RecpipeConfig) -> str | None:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pipeline.config import RecpipeConfig
 from pipeline.factory import create_pipeline
-from pipeline.history import build_record, drifted_spans, write_record
+from pipeline.history import blocked_spans, build_record, write_record
 from pipeline.nightly import Night, ingest, plan_night
 from pipeline.preflight import check_inputs
 from pipeline.report import write_report
@@ -50,7 +50,7 @@ def run_pipeline(config: RecpipeConfig, runner: Runner = "local") -> RunSummary:
     try:
         scan = check_inputs(config)
         Path(config.run_root).mkdir(parents=True, exist_ok=True)
-        night = plan_night(config, list_spans(config.data.root), drifted_spans(config))
+        night = plan_night(config, list_spans(config.data.root), blocked_spans(config))
         ingest(config, night)
         dag_runner.run(create_pipeline(config, night))
     except Exception as err:  # noqa: BLE001 - recorded, then re-raised with what the run got done

@@ -10,7 +10,7 @@ from conftest import make_config
 from components.span_window import SpanWindowStrategy
 from components.training import architecture
 from components.warm_start import BUNDLE_DIR, BUNDLE_FORMAT, MANIFEST_FILE
-from pipeline.history import NightRecord, drifted_spans, find_record, read_history, write_record
+from pipeline.history import NightRecord, blocked_spans, find_record, read_history, write_record
 from pipeline.nightly import plan_night, trainer_settings
 from pipeline.preflight import InputError
 from pipeline.report import render, write_report
@@ -52,7 +52,7 @@ def test_first_night_and_single_span_mode_hash_split_the_newest_span(tmp_path):
     assert single.train_spans == () and single.previous_span == 20240202  # drift still compared
 
 
-def test_drifted_spans_are_left_out_of_the_window_and_the_drift_baseline(tmp_path):
+def test_blocked_spans_are_left_out_of_the_window_and_the_drift_baseline(tmp_path):
     night = plan_night(_config(tmp_path, **{"window.spans": 3}), SPANS, excluded={20240202})
     assert night.train_spans == (20240130, 20240131, 20240201) and night.previous_span == 20240201
 
@@ -106,16 +106,25 @@ def _record(span, status, run_id, **kw):
     )
 
 
-def test_history_records_round_trip_and_drifted_spans_follow_the_latest_run(tmp_path):
+def test_history_records_round_trip_and_blocked_spans_follow_the_latest_run(tmp_path):
     config = _config(tmp_path)
     write_record(config, _record(20240101, "pushed", "20240102T010000000", auc=0.7, pushed_version=3))
     write_record(config, _record(20240102, "drift", "20240103T010000000", drift=["feature 'device': 0.55"]))
     write_record(config, _record(20240103, "drift", "20240104T010000000"))
     write_record(config, _record(20240103, "pushed", "20240104T020000000"))  # re-run after a threshold change
-    assert [r.span for r in read_history(config)] == [20240101, 20240102, 20240103, 20240103]
-    assert drifted_spans(config) == {20240102}
+    write_record(config, _record(20240104, "anomalies", "20240105T010000000"))
+    write_record(config, _record(20240105, "not blessed", "20240106T010000000"))  # trained on: not blocked
+    assert [r.span for r in read_history(config)] == [
+        20240101,
+        20240102,
+        20240103,
+        20240103,
+        20240104,
+        20240105,
+    ]
+    assert blocked_spans(config) == {20240102, 20240104}
     assert find_record(config, "20240103").status == "pushed"
-    assert find_record(config, None).run_id == "20240104T020000000"
+    assert find_record(config, None).run_id == "20240106T010000000"
     with pytest.raises(LookupError, match="no run '20991231'"):
         find_record(config, "20991231")
 
