@@ -189,17 +189,12 @@ def run(config_path: str, runner: str, span: str | None, data_root: str | None) 
     from pipeline.preflight import InputError
     from pipeline.runners import RunFailed, run_pipeline
 
-    try:
-        overrides = {}
-        if span is not None:
-            overrides["data.span"] = int(span) if span.isdigit() else span
-        if data_root is not None:
-            overrides["data.root"] = data_root
-        config = load_config(config_path)
-        config = config.with_overrides(**overrides) if overrides else config
-        config = resolve_paths(config, Path.cwd())
-    except ConfigError as err:
-        _fail(str(err))
+    overrides = {}
+    if span is not None:
+        overrides["data.span"] = int(span) if span.isdigit() else span
+    if data_root is not None:
+        overrides["data.root"] = data_root
+    config = _local_config(config_path, **overrides)
     console.print(
         f"running pipeline [bold]{config.pipeline_name}[/] on {runner} runner "
         f"(data {config.data.root}, span {config.data.span})"

@@ -94,16 +94,14 @@ def run_phase(config: RecpipeConfig, phase: str) -> dict[str, Any]:
             f"phase {phase!r} runs no TFX nodes; phases with nodes: "
             f"{[p for p, nodes in PHASES.items() if nodes]}"
         )
-    from pipeline.clicklog import list_spans
-    from pipeline.history import blocked_spans
-    from pipeline.nightly import ingest, plan_night
+    from pipeline.nightly import ingest, plan_tonight
 
     if phase == "validate-data":
         from pipeline.preflight import check_inputs
 
         check_inputs(config)  # the same checks as a local run, before any component starts
     # Planned again in every phase from the same folders and MLMD, so every phase sees the same night.
-    night = plan_night(config, list_spans(config.data.root), blocked_spans(config))
+    night = plan_tonight(config)
     if phase == "validate-data":
         ingest(config, night)  # earlier spans of the window that no night has ingested yet
     from_nodes, to_nodes = PHASES[phase]

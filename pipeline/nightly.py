@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 
 from pipeline.config import RecpipeConfig
 from pipeline.preflight import InputError
@@ -124,12 +123,12 @@ def plan_night(config: RecpipeConfig, spans: list[int], excluded: set[int] = fro
     )
 
 
-def ingested_spans(config: RecpipeConfig) -> set[int]:
-    """Spans ingested and found clean by the schema check. A span whose ingestion stopped at the anomaly
-    gate is not one, so the next night ingests it again and stops again, instead of training on it."""
-    from pipeline.run_summary import validated_spans
+def plan_tonight(config: RecpipeConfig) -> Night:
+    """The plan from the span folders, MLMD and the history (spans blocked by drift or anomalies left out)."""
+    from pipeline.clicklog import list_spans
+    from pipeline.history import blocked_spans
 
-    return validated_spans(config)
+    return plan_night(config, list_spans(config.data.root), blocked_spans(config))
 
 
 class IngestError(RuntimeError):
@@ -142,17 +141,17 @@ def ingest(config: RecpipeConfig, night: Night) -> list[int]:
     from tfx.orchestration import pipeline as tfx_pipeline
 
     from pipeline.factory import create_pipeline
-    from pipeline.preflight import check_scan, scan_span
+    from pipeline.preflight import check_span
+    from pipeline.run_summary import validated_spans
 
     needed = set(night.train_spans) - {night.span}
     if night.previous_span is not None:
         needed.add(night.previous_span)
-    missing = sorted(needed - ingested_spans(config))
+    # Only schema-clean spans count: one whose ingestion stopped at the anomaly gate is ingested (and
+    # stops) again, never trained on.
+    missing = sorted(needed - validated_spans(config))
     for span in missing:
-        folder = Path(config.data.root) / f"span-{span}"
-        check_scan(
-            scan_span(folder, config.data.file_pattern, span), folder, config.data.max_duplicate_fraction
-        )
+        check_span(config, span)
         span_config = config.with_overrides(**{"data.span": span})
         options = tfx_pipeline.RunOptions(from_nodes=INGEST_FROM, to_nodes=INGEST_TO)
         try:

@@ -285,8 +285,12 @@ def check_inputs(config: RecpipeConfig, today: dt.date | None = None) -> SpanSca
             f"{err}; checked before training so a night's work is not lost at the push"
         ) from None
     check_baseline(config)
-    target = spans[-1] if config.data.span == "latest" else config.data.span
-    folder = root / f"span-{target}"
-    scan = scan_span(folder, config.data.file_pattern, target)
+    return check_span(config, spans[-1] if config.data.span == "latest" else config.data.span)
+
+
+def check_span(config: RecpipeConfig, span: int) -> SpanScan:
+    """One span's streaming scan and its checks (tonight's, or an earlier one a training window needs)."""
+    folder = Path(config.data.root) / f"span-{span}"
+    scan = scan_span(folder, config.data.file_pattern, span)
     check_scan(scan, folder, config.data.max_duplicate_fraction)
     return scan

@@ -9,8 +9,8 @@ from typing import Literal
 
 from pipeline.config import RecpipeConfig
 from pipeline.factory import create_pipeline
-from pipeline.history import blocked_spans, build_record, write_record
-from pipeline.nightly import Night, ingest, plan_night
+from pipeline.history import build_record, write_record
+from pipeline.nightly import Night, ingest, plan_tonight
 from pipeline.preflight import check_inputs
 from pipeline.report import write_report
 from pipeline.run_summary import RunSummary, summarize
@@ -40,8 +40,6 @@ def _dag_runner(runner: Runner):
 
 def run_pipeline(config: RecpipeConfig, runner: Runner = "local") -> RunSummary:
     """Run one night (raises InputError or RunFailed); every outcome gets a history record and report."""
-    from pipeline.clicklog import list_spans
-
     dag_runner = _dag_runner(runner)
     started, t0 = dt.datetime.now(dt.timezone.utc), time.time()
     started_ms = int(t0 * 1000) - 1
@@ -50,7 +48,7 @@ def run_pipeline(config: RecpipeConfig, runner: Runner = "local") -> RunSummary:
     try:
         scan = check_inputs(config)
         Path(config.run_root).mkdir(parents=True, exist_ok=True)
-        night = plan_night(config, list_spans(config.data.root), blocked_spans(config))
+        night = plan_tonight(config)
         ingest(config, night)
         dag_runner.run(create_pipeline(config, night))
     except Exception as err:  # noqa: BLE001 - recorded, then re-raised with what the run got done

@@ -88,10 +88,10 @@ def test_window_trains_on_earlier_spans_and_evaluates_on_the_whole_newest(backfi
     # Transform (and so the Trainer) read days 1 and 2 only; day 3 is only evaluated, whole.
     assert _transform_input_spans(config)[0] == [20240101, 20240102]
     assert night3.eval_examples == EVENTS
-    from pipeline.nightly import ingested_spans
+    from pipeline.run_summary import validated_spans
 
     # Every span passed the schema check (drift is not a schema anomaly), read back through MLMD lineage.
-    assert ingested_spans(config) == {20240101, 20240102, 20240103, 20240104, 20240105}
+    assert validated_spans(config) == {20240101, 20240102, 20240103, 20240104, 20240105}
 
 
 def test_drifted_night_names_feature_and_distance_and_pushes_nothing(backfilled):
