@@ -62,9 +62,12 @@ class RunSummary:
 _STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
 
-def _store(config: RecpipeConfig) -> metadata_store.MetadataStore:
+def _store(config: RecpipeConfig) -> metadata_store.MetadataStore | None:
+    """The run's MLMD, or None before any run made the local SQLite file (opening it would create it)."""
     from pipeline.factory import metadata_connection
 
+    if config.metadata.kind == "sqlite" and not os.path.exists(config.metadata_path):
+        return None
     return metadata_store.MetadataStore(metadata_connection(config))
 
 
@@ -161,9 +164,9 @@ def _node_artifacts(config: RecpipeConfig, node: str, type_name: str) -> list[tu
     span from the artifact or, where TFX left it unset, from the Examples it was derived from."""
     from components.span_window import input_examples_span
 
-    if config.metadata.kind == "sqlite" and not os.path.exists(config.metadata_path):
-        return []
     store = _store(config)
+    if store is None:
+        return []
     context = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.{node}")
     if context is None:
         return []
@@ -190,9 +193,9 @@ def validated_spans(config: RecpipeConfig) -> set[int]:
 
 def latest_blessed_model_uri(config: RecpipeConfig) -> str | None:
     """The model the latest-blessed resolver will hand the Evaluator as baseline (newest blessed Model)."""
-    if config.metadata.kind == "sqlite" and not os.path.exists(config.metadata_path):
-        return None
     store = _store(config)
+    if store is None:
+        return None
     context = store.get_context_by_type_and_name("pipeline", config.pipeline_name)
     if context is None:
         return None
@@ -212,9 +215,9 @@ def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
     from components.anomaly_gate import describe, read_anomalies
 
     summary = RunSummary()
-    if config.metadata.kind == "sqlite" and not os.path.exists(config.metadata_path):
-        return summary
     store = _store(config)
+    if store is None:
+        return summary
     summary.node_states, summary.node_windows, outputs = _latest_outputs(store, config, since_ms)
     summary.node_seconds = {node: end - start for node, (start, end) in summary.node_windows.items()}
     types = {t.id: t.name for t in store.get_artifact_types()}
