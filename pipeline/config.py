@@ -175,6 +175,13 @@ class EvaluationConfig(_Strict):
     )
     max_ndcg_drop: float = Field(0.01, ge=0, le=1)
     slice_features: list[str] = Field(default_factory=lambda: ["device"])
+    max_examples: int | None = Field(
+        None,
+        ge=1,
+        description="Evaluate on a fixed sample of users holding about this many of the newest span's "
+        "examples (EvalSample), so the Evaluator's memory stays bounded however large a span grows: TFMA "
+        "holds each user's examples and predictions in memory for NDCG. None: every example.",
+    )
 
 
 class ServingConfig(_Strict):

@@ -17,7 +17,9 @@ from tfx import v1 as tfx
 import components
 from components.anomaly_gate import AnomalyGate
 from components.drift_gate import DriftGate
+from components.eval_sample import EvalSample
 from components.evaluation import build_eval_config
+from components.example_gen import ImportExampleGen
 from components.serving_check import ServingCheck
 from components.serving_push import ServingPusher
 from components.span_window import SpanWindowStrategy
@@ -58,7 +60,7 @@ def metadata_connection(config: RecpipeConfig):
     )
 
 
-def _example_gen(config: RecpipeConfig) -> tfx.components.ImportExampleGen:
+def _example_gen(config: RecpipeConfig) -> ImportExampleGen:
     data = config.data
     split = tfx.proto.SplitConfig(
         splits=[
@@ -73,7 +75,7 @@ def _example_gen(config: RecpipeConfig) -> tfx.components.ImportExampleGen:
         range_config = tfx.proto.RangeConfig(
             static_range=tfx.proto.StaticRange(start_span_number=data.span, end_span_number=data.span)
         )
-    return tfx.components.ImportExampleGen(
+    return ImportExampleGen(
         input_base=data.root,
         input_config=tfx.proto.Input(
             splits=[tfx.proto.Input.Split(name="clicks", pattern=f"span-{{SPAN}}/{data.file_pattern}")]
@@ -177,13 +179,22 @@ def create_pipeline(config: RecpipeConfig, night: Night | None = None) -> tfx.ds
     # Bless only if AUC and NDCG@k clear their bars and do not regress against the baseline, measured
     # on the newest span: all of it when it was not trained on, else its held-out eval split.
     held_out = night.windowed and night.span not in night.train_spans
+    eval_splits = ["train", "eval"] if held_out else ["eval"]
+    eval_examples, eval_sample = example_gen.outputs["examples"], None
+    if config.evaluation.max_examples:  # a fixed sample of users, so the Evaluator's memory is bounded
+        eval_sample = EvalSample(
+            examples=eval_examples, splits=",".join(eval_splits), max_examples=config.evaluation.max_examples
+        )
+        eval_sample.add_upstream_node(anomaly_gate)
+        eval_sample.add_upstream_node(drift_gate)
+        eval_examples = eval_sample.outputs["sampled"]
     evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
-        example_splits=["train", "eval"] if held_out else ["eval"],
+        examples=eval_examples,
+        example_splits=eval_splits,
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
         schema=schema_gen.outputs["schema"],
-        eval_config=build_eval_config(**config.evaluation.model_dump()),
+        eval_config=build_eval_config(**config.evaluation.model_dump(exclude={"max_examples"})),
     )
 
     # Load the candidate as TF Serving would, replay its warm-up requests, check shapes and p99 latency.
@@ -220,6 +231,7 @@ def create_pipeline(config: RecpipeConfig, night: Night | None = None) -> tfx.ds
             transform,
             trainer,
             model_resolver,
+            *([eval_sample] if eval_sample else []),
             evaluator,
             serving_check,
             pusher,

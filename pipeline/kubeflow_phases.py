@@ -23,7 +23,10 @@ from pipeline.config import RecpipeConfig
 PHASES: dict[str, tuple[list[str], list[str]] | None] = {
     "resolve-night": None,
     "validate-data": (["ImportExampleGen", "ImportSchemaGen"], ["AnomalyGate", "DriftGate"]),
-    "train-evaluate": (["training_window", "Transform", "latest_blessed_model_resolver"], ["Evaluator"]),
+    "train-evaluate": (
+        ["training_window", "Transform", "latest_blessed_model_resolver", "EvalSample"],
+        ["Evaluator"],
+    ),
     "check-and-push": (["ServingCheck"], ["Pusher"]),
     "report": None,
 }
@@ -106,8 +109,10 @@ def run_phase(config: RecpipeConfig, phase: str) -> dict[str, Any]:
         ingest(config, night)  # earlier spans of the window that no night has ingested yet
     from_nodes, to_nodes = PHASES[phase]
     started = int(time.time() * 1000)
-    options = tfx_pipeline.RunOptions(from_nodes=from_nodes, to_nodes=to_nodes)
-    tfx.orchestration.LocalDagRunner().run(create_pipeline(config, night), run_options=options)
+    pipeline = create_pipeline(config, night)
+    present = {c.id for c in pipeline.components}  # EvalSample is there only with evaluation.max_examples
+    options = tfx_pipeline.RunOptions(from_nodes=[n for n in from_nodes if n in present], to_nodes=to_nodes)
+    tfx.orchestration.LocalDagRunner().run(pipeline, run_options=options)
     summary = summarize(config, started)
     return {"phase": phase, "span": config.data.span, "nodes": summary.node_states}
 

@@ -1,0 +1,85 @@
+"""EvalSample: the examples the Evaluator scores, capped at about `max_examples` by sampling whole users.
+
+TFMA computes NDCG per user by grouping every extract of a user (raw and transformed features, both
+models' predictions) in a GroupByKey, and Beam's DirectRunner holds a GroupByKey in memory: the Evaluator
+peaked at 4.75 GB on a 200,000-example eval split and grows with the span. Sampling users, not events,
+keeps every user's list whole (NDCG per user is exact for the users kept), AUC unbiased, and candidate and
+baseline scored on the same users. The hash is fixed, so a user is in or out on every night and the
+baseline comparison is like for like. Streams record batches: memory does not grow with the span.
+
+Only in the DAG when `evaluation.max_examples` is set; otherwise the Evaluator reads ExampleGen's output.
+"""
+
+# No `from __future__ import annotations`: TFX parses this component's annotations at runtime.
+
+import os
+
+import tensorflow as tf
+from absl import logging
+from tfx import v1 as tfx
+from tfx.types import artifact_utils
+
+from components import features as F
+
+HASH_BUCKETS = 1_000_000
+BATCH = 8192
+RECORDS = "data_tfrecord-00000-of-00001.gz"
+
+
+def split_files(examples, split: str) -> list[str]:
+    """The gzipped TFRecord files of one split of an Examples artifact."""
+    return sorted(tf.io.gfile.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*")))
+
+
+def count_records(files: list[str]) -> int:
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(BATCH)
+    return int(dataset.reduce(tf.constant(0, tf.int64), lambda n, b: n + tf.size(b, tf.int64)).numpy())
+
+
+def sample_rate(total: int, max_examples: int) -> float:
+    """Share of users to keep so that about `max_examples` of `total` examples remain (1.0: keep all)."""
+    return 1.0 if total <= max_examples else max_examples / total
+
+
+def keep_mask(records: tf.Tensor, rate: float) -> tf.Tensor:
+    """True for records whose user falls in the sampled share of the fixed user hash."""
+    users = tf.io.parse_example(records, {F.USER_ID: tf.io.FixedLenFeature([], tf.string)})[F.USER_ID]
+    return tf.strings.to_hash_bucket_fast(users, HASH_BUCKETS) < int(round(rate * HASH_BUCKETS))
+
+
+def write_sample(files: list[str], rate: float, out_path: str) -> int:
+    """Copy the sampled users' records of `files` to one gzipped TFRecord file; returns how many."""
+    kept = 0
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(BATCH)
+    with tf.io.TFRecordWriter(out_path, options="GZIP") as writer:
+        for batch in dataset:
+            chosen = batch if rate >= 1.0 else tf.boolean_mask(batch, keep_mask(batch, rate))
+            for record in chosen.numpy():
+                writer.write(record)
+            kept += int(chosen.shape[0])
+    return kept
+
+
+@tfx.dsl.components.component
+def EvalSample(
+    examples: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Examples],
+    sampled: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Examples],
+    splits: tfx.dsl.components.Parameter[str],
+    max_examples: tfx.dsl.components.Parameter[int],
+) -> None:
+    """Write `splits` of `examples` (comma-separated) with one user sample across them."""
+    names = [s for s in splits.split(",") if s]
+    files = {split: split_files(examples, split) for split in names}
+    total = sum(count_records(f) for f in files.values())
+    rate = sample_rate(total, max_examples)
+    sampled.split_names = artifact_utils.encode_split_names(names)
+    sampled.span = examples.span
+    kept = 0
+    for split in names:
+        out_dir = artifact_utils.get_split_uri([sampled], split)
+        tf.io.gfile.makedirs(out_dir)
+        kept += write_sample(files[split], rate, os.path.join(out_dir, RECORDS))
+    sampled.set_int_custom_property("examples_in", total)
+    sampled.set_int_custom_property("examples_sampled", kept)
+    sampled.set_float_custom_property("user_sample_rate", rate)
+    logging.info("EvalSample: %d of %d examples (users sampled at %.4f), splits %s", kept, total, rate, names)
