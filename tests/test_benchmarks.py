@@ -71,3 +71,19 @@ def test_the_scale_table_names_what_limits_speed_at_the_largest_size():
         in text
     )
     assert "| Trainer | 30.0 | 30000 | 500 | 50.0 | 5000 | 500 |" in text
+
+
+def test_the_load_verdict_compares_the_whole_runs_peak_with_the_goal_and_names_the_heaviest_component():
+    from pipeline.benchmarks import LOAD_GOAL_MB, render_load
+
+    def run(peak_mb: float) -> ScaleRun:
+        summary = RunSummary(
+            node_windows={"Transform": (0.0, 10.0), "Evaluator": (10.0, 20.0)},
+            node_seconds={"Transform": 10.0, "Evaluator": 10.0},
+        )
+        samples = [(5.0, peak_mb - 500.0), (15.0, peak_mb)]
+        return ScaleRun(10_000_000, 10, 10, Measured("r", "recpipe run", 30.0, peak_mb, summary), samples)
+
+    over = render_load([run(LOAD_GOAL_MB + 1.0)])
+    assert "(goal <= 4,096 MB: NOT met); the largest component peak is Evaluator, 4,097 MB" in over
+    assert "goal <= 4,096 MB: met)" in render_load([run(3000.0)])
