@@ -148,6 +148,7 @@ def create_pipeline(config: RecpipeConfig, night: Night | None = None) -> tfx.ds
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=TRANSFORM_FN,
         custom_config={**config.transform.model_dump(), "code": fingerprint},
+        disable_statistics=not config.transform.statistics,
     )
     transform.add_upstream_node(anomaly_gate)
     transform.add_upstream_node(drift_gate)

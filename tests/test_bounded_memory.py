@@ -1,4 +1,5 @@
-"""EvalSample (bounded Evaluator input) and the streaming ExampleGen: what they keep is what a user relies on."""
+"""What keeps memory bounded at scale (EvalSample, the streaming ExampleGen, Transform without in-component
+statistics) keeps what a user relies on: whole users, the same splits as TFX, the same DAG when unset."""
 
 from __future__ import annotations
 
@@ -160,3 +161,12 @@ def test_streaming_example_gen_writes_the_same_splits_as_tfx(tmp_path):
         assert canonical(ours[split]) == canonical(theirs[split]), split
     assert len(ours["train"]) + len(ours["eval"]) == len(EVENTS)
     assert 0.1 < len(ours["eval"]) / len(EVENTS) < 0.3
+
+
+def test_transform_computes_no_statistics_of_its_own_unless_asked(repo):
+    config = load_config(repo / "configs" / "local.yaml")
+    transform = {c.id: c for c in create_pipeline(config).components}["Transform"]
+    assert transform.exec_properties["disable_statistics"] == 1
+    asked = config.with_overrides(**{"transform.statistics": True})
+    transform = {c.id: c for c in create_pipeline(asked).components}["Transform"]
+    assert transform.exec_properties["disable_statistics"] == 0
