@@ -31,8 +31,12 @@ def split_files(examples, split: str) -> list[str]:
     return sorted(tf.io.gfile.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*")))
 
 
+def _batches(files: list[str]) -> tf.data.Dataset:
+    return tf.data.TFRecordDataset(files, compression_type="GZIP").batch(BATCH)
+
+
 def count_records(files: list[str]) -> int:
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(BATCH)
+    dataset = _batches(files)
     return int(dataset.reduce(tf.constant(0, tf.int64), lambda n, b: n + tf.size(b, tf.int64)).numpy())
 
 
@@ -50,9 +54,8 @@ def keep_mask(records: tf.Tensor, rate: float) -> tf.Tensor:
 def write_sample(files: list[str], rate: float, out_path: str) -> int:
     """Copy the sampled users' records of `files` to one gzipped TFRecord file; returns how many."""
     kept = 0
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(BATCH)
     with tf.io.TFRecordWriter(out_path, options="GZIP") as writer:
-        for batch in dataset:
+        for batch in _batches(files):
             chosen = batch if rate >= 1.0 else tf.boolean_mask(batch, keep_mask(batch, rate))
             for record in chosen.numpy():
                 writer.write(record)
