@@ -17,13 +17,15 @@ import os
 import tensorflow as tf
 from absl import logging
 from tfx import v1 as tfx
+from tfx.components.example_gen import write_split
 from tfx.types import artifact_utils
 
 from components import features as F
 
 HASH_BUCKETS = 1_000_000
 BATCH = 8192
-RECORDS = "data_tfrecord-00000-of-00001.gz"
+# One shard per split, named as TFX ExampleGen names its shards.
+RECORDS = f"{write_split.DEFAULT_FILE_NAME}-00000-of-00001.gz"
 
 
 def split_files(examples, split: str) -> list[str]:

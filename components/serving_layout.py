@@ -17,6 +17,9 @@ from pathlib import Path
 
 PUSH_RECORD = "recpipe_push.json"  # in assets.extra/: which model artifact a version came from
 RETIRED = ".retired"
+# Not numbered, so TF Serving never loads them: a push's copy before its rename, a version being deleted.
+STAGING_PREFIX = ".tmp-"
+TRASH_PREFIX = ".del-"
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def push_model(
     base.mkdir(parents=True, exist_ok=True)
     remove_leftovers(base)
     version = _next_version(base)
-    staging = base / f".tmp-{version}-{os.getpid()}"
+    staging = base / f"{STAGING_PREFIX}{version}-{os.getpid()}"
     try:
         shutil.copytree(model_dir, staging)
         (staging / "assets.extra").mkdir(exist_ok=True)
@@ -101,8 +104,10 @@ def remove_leftovers(base: Path) -> list[str]:
     removed = []
     for entry in base.iterdir():
         parts = entry.name.split("-")
-        stale_staging = entry.name.startswith(".tmp-") and len(parts) == 3 and not _alive(int(parts[2]))
-        if stale_staging or entry.name.startswith(".del-"):
+        stale_staging = (
+            entry.name.startswith(STAGING_PREFIX) and len(parts) == 3 and not _alive(int(parts[2]))
+        )
+        if stale_staging or entry.name.startswith(TRASH_PREFIX):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)
     return removed
@@ -124,7 +129,7 @@ def prune_versions(serving_root: str | Path, model_name: str, keep_versions: int
     doomed = list_versions(base)[:-keep_versions] if keep_versions > 0 else []
     for v in doomed:
         # Rename first so TF Serving never sees a half-deleted version.
-        trash = base / f".del-{v}"
+        trash = base / f"{TRASH_PREFIX}{v}"
         os.rename(base / str(v), trash)
         shutil.rmtree(trash)
     return doomed
