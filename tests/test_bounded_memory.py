@@ -102,16 +102,18 @@ def test_a_span_under_the_cap_is_evaluated_whole(tmp_path):
     assert sample_rate(100, 100) == 1.0 and sample_rate(1000, 100) == pytest.approx(0.1)
 
 
+def _components(config) -> dict:
+    """The pipeline's components by id, as `create_pipeline` builds them for `config`."""
+    return {c.id: c for c in create_pipeline(config).components}
+
+
 def test_eval_sample_feeds_the_evaluator_only_when_configured(repo):
     config = load_config(repo / "configs" / "local.yaml")
-    plain = {c.id: c for c in create_pipeline(config).components}
+    plain = _components(config)
     assert "EvalSample" not in plain
     assert plain["Evaluator"].inputs["examples"].producer_component_id == "ImportExampleGen"
 
-    capped = {
-        c.id: c
-        for c in create_pipeline(config.with_overrides(**{"evaluation.max_examples": 1000})).components
-    }
+    capped = _components(config.with_overrides(**{"evaluation.max_examples": 1000}))
     assert capped["Evaluator"].inputs["examples"].producer_component_id == "EvalSample"
     assert capped["EvalSample"].exec_properties["max_examples"] == 1000
 
@@ -165,8 +167,8 @@ def test_streaming_example_gen_writes_the_same_splits_as_tfx(tmp_path):
 
 def test_transform_computes_no_statistics_of_its_own_unless_asked(repo):
     config = load_config(repo / "configs" / "local.yaml")
-    transform = {c.id: c for c in create_pipeline(config).components}["Transform"]
+    transform = _components(config)["Transform"]
     assert transform.exec_properties["disable_statistics"] == 1
     asked = config.with_overrides(**{"transform.statistics": True})
-    transform = {c.id: c for c in create_pipeline(asked).components}["Transform"]
+    transform = _components(asked)["Transform"]
     assert transform.exec_properties["disable_statistics"] == 0
