@@ -14,11 +14,12 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore
 
-.PHONY: help setup run test e2e bench lint clean
+.PHONY: help setup run test check e2e bench lint clean
 
 help:
 	@echo "make run    - set up .venv, generate a small click log, run the whole pipeline locally"
 	@echo "make test   - unit tests + end-to-end pipeline tests (~21 min here)"
+	@echo "make check  - the fast tier for day-to-day work: unit tests (no pipeline runs) + ruff"
 	@echo "make e2e    - only the end-to-end pipeline suites (and any marked slow)"
 	@echo "make bench  - benchmarks -> docs/BENCHMARKS.md (needs ML=path/to/ml-latest-small for MovieLens)"
 	@echo "make lint   - ruff"
@@ -41,8 +42,13 @@ run: setup
 	@if [ ! -d "$(DATA)" ]; then $(BIN)/recpipe generate --out $(DATA) --days 3 --events-per-day 70000 --seed 7; fi
 	$(BIN)/recpipe run --config $(CONFIG)
 
+# -rs lists every skipped test with its reason: in CI there must be none.
 test: setup
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -rs --durations=15
+
+check: setup
+	$(BIN)/python -m pytest -m "not slow and not e2e" -q -rs -x
+	$(BIN)/ruff check pipeline components tests
 
 e2e: setup
 	$(BIN)/python -m pytest -m "e2e or slow" -q

@@ -13,6 +13,8 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import v1 as tfx
 from tfx.types import artifact_utils
 
+from components import storage
+
 ANOMALIES_FILE = "SchemaDiff.pb"
 
 
@@ -25,7 +27,7 @@ def read_anomalies(anomalies_artifact) -> "dict[str, anomalies_pb2.Anomalies]":
     out = {}
     for split in artifact_utils.decode_split_names(anomalies_artifact.split_names):
         path = os.path.join(artifact_utils.get_split_uri([anomalies_artifact], split), ANOMALIES_FILE)
-        with open(path, "rb") as f:
+        with storage.open(path, "rb") as f:
             out[split] = anomalies_pb2.Anomalies.FromString(f.read())
     return out
 

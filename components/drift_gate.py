@@ -17,6 +17,7 @@ from tfx import v1 as tfx
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
+from components import storage
 from components.anomaly_gate import ANOMALIES_FILE, describe
 
 STATS_FILE = "FeatureStats.pb"
@@ -72,8 +73,8 @@ def DriftGate(
         )
         drift.set_int_custom_property("previous_span", previous_span)
     out = os.path.join(drift.uri, f"Split-{split}")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, ANOMALIES_FILE), "wb") as f:
+    storage.makedirs(out)
+    with storage.open(os.path.join(out, ANOMALIES_FILE), "wb") as f:
         f.write(found.SerializeToString())
     problems = describe({split: found})
     drift.set_int_custom_property("drifted", int(bool(problems)))

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tfx import v1 as tfx
+from tfx.utils import path_utils
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
@@ -132,7 +133,7 @@ def ServingCheck(
     if blessing.get_int_custom_property("blessed") != 1:
         ok, reason = False, "skipped: the Evaluator did not bless this model"
     else:
-        ok, reason, _ = check_model(os.path.join(model.uri, "Format-Serving"), latency_budget_ms, repeats)
+        ok, reason, _ = check_model(path_utils.serving_model_dir(model.uri), latency_budget_ms, repeats)
     infra_blessing.set_int_custom_property("blessed", int(ok))
     infra_blessing.set_string_custom_property("reason", reason[:2000])
     with tf.io.gfile.GFile(

@@ -1,21 +1,32 @@
 """The folder TF Serving watches: `<root>/<model>/<version>/`, plus `<root>/models.config`.
 
-TF Serving loads any numbered folder that appears, so a version must appear whole: it is copied under a
-hidden temporary name and renamed into place (a rename within one filesystem is atomic). Rolled-back
-versions move to `<root>/.retired/<model>/` where TF Serving does not look, so the newest remaining
-version is the one served, with TF Serving's default "latest" policy.
+A version must never be half-visible. TF Serving tries to load any numbered folder under a base path it
+polls, and loads exactly the versions `models.config` names when it runs with `--model_config_file`
+(kfp/serving/). The commit point depends on the store:
+- **local disk / mounted volume:** the version is copied under a hidden name (`.tmp-...`, not a number,
+  so never loaded) and renamed into place; a rename within one filesystem is atomic.
+- **object store (gs://, s3://):** there is no folder rename. The version is copied straight to its
+  numbered prefix with `saved_model.pb` written last (TF Serving cannot load a SavedModel without it),
+  and then `models.config` is rewritten in one PUT (atomic for one object) to name the new version.
+  A push killed midway leaves a numbered prefix without `saved_model.pb` that models.config does not
+  name: nothing TF Serving would load. The next push deletes it.
+Either way, a version counts (list_versions) only once its `saved_model.pb` is there, and models.config
+pins the served version (`specific`), so rollback and pruning change what is served by one write too.
+Rolled-back versions move to `<root>/.retired/<model>/`, where TF Serving does not look.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
+
+from components import storage
 
 PUSH_RECORD = "recpipe_push.json"  # in assets.extra/: which model artifact a version came from
+SAVED_MODEL = "saved_model.pb"
+MODELS_CONFIG = "models.config"
 RETIRED = ".retired"
 # Not numbered, so TF Serving never loads them: a push's copy before its rename, a version being deleted.
 STAGING_PREFIX = ".tmp-"
@@ -30,86 +41,104 @@ class PushResult:
     reason: str
 
 
-def list_versions(model_base: str | Path) -> list[int]:
-    """Numbered version folders TF Serving would load, oldest first (it ignores anything not a number)."""
-    base = Path(model_base)
-    if not base.is_dir():
-        return []
-    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
+def list_versions(model_base: str) -> list[int]:
+    """Whole numbered versions (their saved_model.pb is there), oldest first."""
+    base = str(model_base)
+    return sorted(
+        int(n)
+        for n in storage.subdirs(base)
+        if n.isdigit() and storage.exists(storage.join(base, n, SAVED_MODEL))
+    )
 
 
-def push_record(version_dir: str | Path) -> dict:
-    path = Path(version_dir) / "assets.extra" / PUSH_RECORD
-    return json.loads(path.read_text()) if path.is_file() else {}
+def push_record(version_dir: str) -> dict:
+    path = storage.join(str(version_dir), "assets.extra", PUSH_RECORD)
+    return json.loads(storage.read_text(path)) if storage.exists(path) else {}
 
 
-def _next_version(model_base: Path) -> int:
-    # Unix seconds like TFX's Pusher, but never equal to or below an existing version.
-    existing = list_versions(model_base) + list_versions(model_base.parent / RETIRED / model_base.name)
+def _next_version(model_base: str) -> int:
+    # Unix seconds like TFX's Pusher, but never equal to or below an existing (even partial) version.
+    existing = [int(n) for n in storage.subdirs(model_base) if n.isdigit()]
+    existing += list_versions(storage.join(storage.parent(model_base), RETIRED, storage.name(model_base)))
     return max([int(time.time()), *[v + 1 for v in existing]])
 
 
-def check_writable(serving_root: str | Path) -> None:
+def check_writable(serving_root: str) -> None:
     """Raise PermissionError naming the folder if a version could not be written there."""
-    root = Path(serving_root)
-    probe_dir = root if root.exists() else next((p for p in root.parents if p.exists()), Path("/"))
-    if not probe_dir.is_dir() or not os.access(probe_dir, os.W_OK | os.X_OK):
+    ok, checked = storage.is_writable(str(serving_root))
+    if not ok:
         raise PermissionError(
-            f"serving path {root} is not writable (checked {probe_dir}); fix its permissions "
+            f"serving path {serving_root} is not writable (checked {checked}); fix its permissions "
             "or set serving.root in the config"
         )
 
 
+def served_as(model_base: str, model_uri: str | None) -> int | None:
+    """The kept version that already holds this model artifact, if any (newest first)."""
+    for version in reversed(list_versions(model_base)):
+        if model_uri and push_record(storage.join(model_base, str(version))).get("model_uri") == model_uri:
+            return version
+    return None
+
+
 def push_model(
-    model_dir: str | Path,
-    serving_root: str | Path,
+    model_dir: str,
+    serving_root: str,
     model_name: str,
     keep_versions: int,
     source: dict,
     base_path_prefix: str | None = None,
 ) -> PushResult:
-    """Copy an exported SavedModel into a new version, atomically; skip if that model is already served.
+    """Copy an exported SavedModel into a new version that appears whole; skip a model already served.
 
-    `source` (e.g. the model artifact's URI and the span) is recorded in the version, so a rerun of a
-    night that already pushed its model does not push the same model twice.
+    `source` (the model artifact's URI and the span) is recorded in the version, so a rerun of a night
+    that already pushed its model does not push the same model again, whichever kept version holds it.
     """
-    base = Path(serving_root) / model_name
+    serving_root = str(serving_root)
+    base = storage.join(serving_root, model_name)
     check_writable(serving_root)
-    versions = list_versions(base)
-    if versions and push_record(base / str(versions[-1])).get("model_uri") == source.get("model_uri"):
-        return PushResult(
-            False, versions[-1], str(base / str(versions[-1])), "this model is already the served version"
-        )
-    base.mkdir(parents=True, exist_ok=True)
+    if (version := served_as(base, source.get("model_uri"))) is not None:
+        path = storage.join(base, str(version))
+        return PushResult(False, version, path, f"this model is already served as version {version}")
+    storage.makedirs(base)
     remove_leftovers(base)
     version = _next_version(base)
-    staging = base / f"{STAGING_PREFIX}{version}-{os.getpid()}"
-    try:
-        shutil.copytree(model_dir, staging)
-        (staging / "assets.extra").mkdir(exist_ok=True)
-        (staging / "assets.extra" / PUSH_RECORD).write_text(
-            json.dumps({**source, "version": version}, indent=1)
-        )
-        os.rename(staging, base / str(version))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    prune_versions(serving_root, model_name, keep_versions)
+    final = storage.join(base, str(version))
+    record = json.dumps({**source, "version": version}, indent=1)
+    if storage.is_remote(base):
+        _copy_version(model_dir, final, record)
+    else:
+        staging = storage.join(base, f"{STAGING_PREFIX}{version}-{os.getpid()}")
+        try:
+            _copy_version(model_dir, staging, record)
+            storage.rename(staging, final)
+        finally:
+            storage.rmtree(staging)
     write_models_config(serving_root, base_path_prefix)
-    return PushResult(True, version, str(base / str(version)), "pushed")
+    prune_versions(serving_root, model_name, keep_versions)
+    return PushResult(True, version, final, "pushed")
 
 
-def remove_leftovers(base: Path) -> list[str]:
+def _copy_version(model_dir: str, target: str, record: str | None) -> None:
+    """The SavedModel and its push record, saved_model.pb last: a version counts once that is there."""
+    storage.copy_tree(model_dir, target, exclude=(SAVED_MODEL,))
+    if record is not None:
+        storage.write_text_atomic(storage.join(target, "assets.extra", PUSH_RECORD), record)
+    storage.copy_file(storage.join(model_dir, SAVED_MODEL), storage.join(target, SAVED_MODEL))
+
+
+def remove_leftovers(base: str) -> list[str]:
     """Delete what a push or prune killed mid-way left behind: staging copies of processes that no longer
-    run, and versions renamed away for deletion. TF Serving never loads either (not numbered folders)."""
+    run, versions renamed away for deletion, and numbered prefixes without saved_model.pb (an object-store
+    push that died before its last file). TF Serving never loads any of them."""
     removed = []
-    for entry in base.iterdir():
-        parts = entry.name.split("-")
-        stale_staging = (
-            entry.name.startswith(STAGING_PREFIX) and len(parts) == 3 and not _alive(int(parts[2]))
-        )
-        if stale_staging or entry.name.startswith(TRASH_PREFIX):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry.name)
+    for entry in storage.subdirs(base):
+        parts = entry.split("-")
+        stale_staging = entry.startswith(STAGING_PREFIX) and len(parts) == 3 and not _alive(int(parts[2]))
+        partial = entry.isdigit() and not storage.exists(storage.join(base, entry, SAVED_MODEL))
+        if stale_staging or partial or entry.startswith(TRASH_PREFIX):
+            storage.rmtree(storage.join(base, entry))
+            removed.append(entry)
     return removed
 
 
@@ -123,59 +152,91 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def prune_versions(serving_root: str | Path, model_name: str, keep_versions: int) -> list[int]:
+def _delete_version(base: str, version: int) -> None:
+    """saved_model.pb goes first, so a version being deleted is never counted or loaded again."""
+    folder = storage.join(base, str(version))
+    if storage.is_remote(base):
+        storage.remove(storage.join(folder, SAVED_MODEL))
+        storage.rmtree(folder)
+        return
+    trash = storage.join(base, f"{TRASH_PREFIX}{version}")
+    storage.rename(folder, trash)
+    storage.rmtree(trash)
+
+
+def prune_versions(serving_root: str, model_name: str, keep_versions: int) -> list[int]:
     """Delete all but the newest `keep_versions` versions; returns what was deleted."""
-    base = Path(serving_root) / model_name
+    base = storage.join(str(serving_root), model_name)
     doomed = list_versions(base)[:-keep_versions] if keep_versions > 0 else []
     for v in doomed:
-        # Rename first so TF Serving never sees a half-deleted version.
-        trash = base / f"{TRASH_PREFIX}{v}"
-        os.rename(base / str(v), trash)
-        shutil.rmtree(trash)
+        _delete_version(base, v)
     return doomed
 
 
-def models_config_text(serving_root: str | Path, base_path_prefix: str | None = None) -> str:
-    """A TF Serving --model_config_file listing every model under serving_root."""
+def models_config_text(
+    serving_root: str, base_path_prefix: str | None = None, served: dict[str, int] | None = None
+) -> str:
+    """A TF Serving --model_config_file pinning each model under serving_root to its served version
+    (default: its newest whole version)."""
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 
-    root = Path(serving_root)
+    root = str(serving_root)
     config = model_server_config_pb2.ModelServerConfig()
-    for model_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if not list_versions(model_dir):
+    for model in storage.subdirs(root):
+        if model.startswith("."):
+            continue
+        versions = list_versions(storage.join(root, model))
+        if not versions:
             continue
         entry = config.model_config_list.config.add()
-        entry.name = model_dir.name
-        entry.base_path = (
-            f"{base_path_prefix.rstrip('/')}/{model_dir.name}"
-            if base_path_prefix
-            else str(model_dir.resolve())
-        )
+        entry.name = model
+        if base_path_prefix:
+            entry.base_path = f"{base_path_prefix.rstrip('/')}/{model}"
+        else:
+            entry.base_path = storage.join(root, model)
         entry.model_platform = "tensorflow"
-        entry.model_version_policy.latest.num_versions = 1
+        entry.model_version_policy.specific.versions.append((served or {}).get(model, versions[-1]))
     return text_format.MessageToString(config)
 
 
-def write_models_config(serving_root: str | Path, base_path_prefix: str | None = None) -> Path:
-    path = Path(serving_root) / "models.config"
-    tmp = path.with_suffix(".config.tmp")
-    tmp.write_text(models_config_text(serving_root, base_path_prefix))
-    os.replace(tmp, path)
+def write_models_config(
+    serving_root: str, base_path_prefix: str | None = None, served: dict[str, int] | None = None
+) -> str:
+    """The commit point of a push or rollback: one atomic write of one file."""
+    path = storage.join(str(serving_root), MODELS_CONFIG)
+    storage.write_text_atomic(path, models_config_text(serving_root, base_path_prefix, served))
     return path
 
 
+def served_version(serving_root: str, model_name: str) -> int | None:
+    """The version models.config pins for the model (what TF Serving with that file serves)."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    path = storage.join(str(serving_root), MODELS_CONFIG)
+    if not storage.exists(path):
+        return None
+    config = text_format.Parse(storage.read_text(path), model_server_config_pb2.ModelServerConfig())
+    for entry in config.model_config_list.config:
+        if entry.name == model_name and entry.model_version_policy.specific.versions:
+            return int(entry.model_version_policy.specific.versions[-1])
+    return None
+
+
 def rollback(
-    serving_root: str | Path,
+    serving_root: str,
     model_name: str,
     to_version: int | None = None,
     base_path_prefix: str | None = None,
 ) -> tuple[int, list[int]]:
     """Make `to_version` (default: the one before the newest) the served version.
 
-    Newer versions move to `<root>/.retired/<model>/`; returns (served version, retired versions).
+    models.config is rewritten first (the commit point); newer versions then move to
+    `<root>/.retired/<model>/`. Returns (served version, retired versions).
     """
-    base = Path(serving_root) / model_name
+    serving_root = str(serving_root)
+    base = storage.join(serving_root, model_name)
     versions = list_versions(base)
     if not versions:
         raise FileNotFoundError(f"no versions of {model_name} under {serving_root}")
@@ -187,10 +248,15 @@ def rollback(
         to_version = versions[-2]
     if to_version not in versions:
         raise ValueError(f"version {to_version} of {model_name} not found; available: {versions}")
-    retired_dir = Path(serving_root) / RETIRED / model_name
-    retired_dir.mkdir(parents=True, exist_ok=True)
+    write_models_config(serving_root, base_path_prefix, served={model_name: to_version})
+    retired_dir = storage.join(serving_root, RETIRED, model_name)
+    storage.makedirs(retired_dir)
     newer = [v for v in versions if v > to_version]
     for v in reversed(newer):
-        os.rename(base / str(v), retired_dir / str(v))
+        if storage.is_remote(base):
+            _copy_version(storage.join(base, str(v)), storage.join(retired_dir, str(v)), record=None)
+            _delete_version(base, v)
+        else:
+            storage.rename(storage.join(base, str(v)), storage.join(retired_dir, str(v)))
     write_models_config(serving_root, base_path_prefix)
     return to_version, newer

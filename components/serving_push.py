@@ -7,9 +7,8 @@ it is half-written; this one stages, renames, prunes old versions and rewrites m
 
 # No `from __future__ import annotations`: TFX parses this component's annotations at runtime.
 
-import os
-
 from tfx import v1 as tfx
+from tfx.utils import path_utils
 
 from components.serving_layout import push_model
 
@@ -34,7 +33,7 @@ def ServingPusher(
         )
     else:
         result = push_model(
-            os.path.join(model.uri, "Format-Serving"),
+            path_utils.serving_model_dir(model.uri),
             serving_root,
             model_name,
             keep_versions,

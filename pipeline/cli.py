@@ -697,7 +697,8 @@ def schema_infer(data_root: str, span: str | None, out: str) -> None:
     """Bootstrap a schema from one span with TFDV; curate domains and ranges by hand afterwards."""
     import tensorflow_data_validation as tfdv
 
-    from pipeline.clicklog import list_spans, span_files
+    from components import storage
+    from pipeline.clicklog import SHARD_PATTERN, list_spans, span_files
 
     spans = list_spans(data_root)
     if not spans:
@@ -705,8 +706,10 @@ def schema_infer(data_root: str, span: str | None, out: str) -> None:
     target = int(span) if span else spans[-1]
     files = span_files(data_root, target)
     if not files:
-        _fail(f"span {target} has no part-*.tfrecord.gz files under {data_root}")
-    stats = tfdv.generate_statistics_from_tfrecord(data_location=str(files[0].parent / "part-*.tfrecord.gz"))
+        _fail(f"span {target} has no {SHARD_PATTERN} files under {data_root}")
+    stats = tfdv.generate_statistics_from_tfrecord(
+        data_location=storage.join(storage.parent(files[0]), SHARD_PATTERN)
+    )
     tfdv.write_schema_text(tfdv.infer_schema(stats), out)
     console.print(f"wrote {out} from span {target}; review presence, domains and ranges before using it")
 

@@ -7,17 +7,19 @@ Shards are written under a hidden temporary name and renamed when complete, so E
 from __future__ import annotations
 
 import datetime as dt
-import os
+import fnmatch
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import tensorflow as tf
 
+from components import storage
 from components.features import RAW_FEATURES
 
 SPAN_DIR_RE = re.compile(r"^span-(\d{8})$")
 SPAN_GLOB = "span-{SPAN}"
+SHARD_PATTERN = "part-*.tfrecord.gz"
 
 
 def span_dir_name(day: dt.date) -> str:
@@ -31,10 +33,7 @@ def span_number(day: dt.date) -> int:
 
 def list_spans(root: str | Path) -> list[int]:
     """Span numbers present under root, oldest first (folders not named span-YYYYMMDD are ignored)."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    return sorted(int(m.group(1)) for p in root.iterdir() if p.is_dir() and (m := SPAN_DIR_RE.match(p.name)))
+    return sorted(int(m.group(1)) for n in storage.subdirs(str(root)) if (m := SPAN_DIR_RE.match(n)))
 
 
 def to_example(event: Mapping[str, object]) -> tf.train.Example:
@@ -60,23 +59,23 @@ class SpanWriter:
     """Streams serialized examples of one span into gzip shards of at most `shard_size` records."""
 
     def __init__(self, root: str | Path, day: dt.date, shard_size: int = 100_000):
-        self.dir = Path(root) / span_dir_name(day)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        if any(self.dir.glob("part-*.tfrecord.gz")):
+        self.dir = storage.join(str(root), span_dir_name(day))
+        storage.makedirs(self.dir)
+        if any(fnmatch.fnmatch(n, SHARD_PATTERN) for n in storage.listdir(self.dir)):
             # Appending to a finished span would silently double its events.
             raise FileExistsError(f"{self.dir} already holds shards; remove it or write to another folder")
         self.shard_size = shard_size
         self._shard_index = 0
         self._writer: tf.io.TFRecordWriter | None = None
-        self._tmp: Path | None = None
+        self._tmp: str | None = None
         self._in_shard = 0
         self.count = 0
-        self.files: list[Path] = []
+        self.files: list[str] = []
 
     def write(self, example: tf.train.Example | bytes) -> None:
         if self._writer is None:
-            self._tmp = self.dir / f".part-{self._shard_index:05d}.tfrecord.gz.tmp"
-            self._writer = tf.io.TFRecordWriter(str(self._tmp), options="GZIP")
+            self._tmp = storage.join(self.dir, f".part-{self._shard_index:05d}.tfrecord.gz.tmp")
+            self._writer = tf.io.TFRecordWriter(self._tmp, options="GZIP")
         self._writer.write(example if isinstance(example, bytes) else example.SerializeToString())
         self._in_shard += 1
         self.count += 1
@@ -87,8 +86,8 @@ class SpanWriter:
         if self._writer is None:
             return
         self._writer.close()
-        final = self.dir / f"part-{self._shard_index:05d}.tfrecord.gz"
-        os.replace(self._tmp, final)
+        final = storage.join(self.dir, f"part-{self._shard_index:05d}.tfrecord.gz")
+        storage.rename(self._tmp, final)
         self.files.append(final)
         self._writer, self._tmp, self._in_shard = None, None, 0
         self._shard_index += 1
@@ -104,7 +103,7 @@ class SpanWriter:
             self.close()
         elif self._writer is not None:  # never leave a partial shard that looks finished
             self._writer.close()
-            self._tmp.unlink(missing_ok=True)
+            storage.remove(self._tmp)
 
 
 def read_examples(files: Iterable[str | Path]) -> Iterator[dict[str, object]]:
@@ -122,5 +121,6 @@ def read_examples(files: Iterable[str | Path]) -> Iterator[dict[str, object]]:
             yield row
 
 
-def span_files(root: str | Path, span: int) -> list[Path]:
-    return sorted((Path(root) / f"span-{span}").glob("part-*.tfrecord.gz"))
+def span_files(root: str | Path, span: int) -> list[str]:
+    folder = storage.join(str(root), f"span-{span}")
+    return [storage.join(folder, n) for n in storage.files(folder) if fnmatch.fnmatch(n, SHARD_PATTERN)]

@@ -7,11 +7,16 @@ dotted name of the key, because a typo in a nightly job's YAML must fail loudly,
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from components import storage
+from pipeline.nodes import PHASES
 
 
 def check_kfp_cron(cron: str) -> str:
@@ -228,6 +233,20 @@ class MetadataConfig(_Strict):
     secret_key: str = "password"
 
 
+class StorageConfig(_Strict):
+    """How pods reach an s3:// object store (MinIO in open-source Kubeflow); gs:// needs none of this.
+
+    The keys come from a Kubernetes secret into AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, read by both
+    TensorFlow's S3 plugin and Beam's S3 filesystem; they never enter the compiled spec.
+    """
+
+    s3_endpoint: str | None = Field(None, description="S3 API endpoint (AWS_ENDPOINT_URL_S3 in the pods).")
+    s3_region: str = "us-east-1"
+    secret_name: str = Field("mlpipeline-minio-artifact", description="Secret holding the S3 keys.")
+    access_key_key: str = "accesskey"
+    secret_key_key: str = "secretkey"
+
+
 class PhaseResources(_Strict):
     cpu: str = "2"
     memory: str = "8G"
@@ -258,8 +277,6 @@ class KubeflowConfig(_Strict):
     @field_validator("phases")
     @classmethod
     def _known_phases(cls, v: dict) -> dict:
-        from pipeline.kubeflow_phases import PHASES
-
         unknown = sorted(set(v) - set(PHASES))
         if unknown:
             raise ValueError(f"unknown phases {unknown}; phases are {list(PHASES)}")
@@ -271,6 +288,12 @@ class RecpipeConfig(_Strict):
     run_root: str = Field("runs/local", description="Pipeline root; MLMD SQLite lives under it.")
     schema_dir: str = Field("schema", description="Folder holding the curated schema.pbtxt.")
     enable_cache: bool = True
+    night_lock_wait_s: float = Field(
+        0,
+        ge=0,
+        description="A night finding another night running on its run root or serving root waits this "
+        "long for it, then stops naming it (pipeline/night_lock.py).",
+    )
     data: DataConfig = Field(default_factory=DataConfig)
     window: WindowConfig = Field(default_factory=WindowConfig)
     warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig)
@@ -281,6 +304,7 @@ class RecpipeConfig(_Strict):
     serving: ServingConfig = Field(default_factory=ServingConfig)
     beam: BeamConfig = Field(default_factory=BeamConfig)
     metadata: MetadataConfig = Field(default_factory=MetadataConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     kubeflow: KubeflowConfig = Field(default_factory=KubeflowConfig)
 
     @model_validator(mode="after")
@@ -295,26 +319,32 @@ class RecpipeConfig(_Strict):
         return self
 
     # Paths derived from the config: one place, so runners and reports agree.
+    # Strings, never pathlib: a root may be gs:// or s3:// (components/storage.py).
     @property
     def metadata_path(self) -> str:
-        return str(Path(self.run_root) / "metadata.sqlite")
+        return storage.join(self.run_root, "metadata.sqlite")
 
     @property
     def pipeline_root(self) -> str:
-        return str(Path(self.run_root) / "pipeline")
+        return storage.join(self.run_root, "pipeline")
 
     @property
     def serving_model_dir(self) -> str:
-        return str(Path(self.serving.root) / self.serving.model_name)
+        return storage.join(self.serving.root, self.serving.model_name)
 
     @property
     def history_dir(self) -> str:
         """One JSON record and one HTML report per night (recpipe history / recpipe report)."""
-        return str(Path(self.run_root) / "history")
+        return storage.join(self.run_root, "history")
 
     @property
     def schema_file(self) -> str:
-        return str(Path(self.schema_dir) / "schema.pbtxt")
+        return storage.join(self.schema_dir, "schema.pbtxt")
+
+    @property
+    def roots(self) -> dict[str, str]:
+        """Every root a night reads or writes, by config key."""
+        return {"data.root": self.data.root, "run_root": self.run_root, "serving.root": self.serving.root}
 
     def with_overrides(self, **dotted: Any) -> RecpipeConfig:
         """Return a copy with `section.key=value` overrides applied and re-validated."""
@@ -346,6 +376,38 @@ def _validate(data: dict[str, Any], source: str) -> RecpipeConfig:
         raise ConfigError(_format_errors(err, source)) from None
 
 
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(data: Any, source: str, key: str = "") -> Any:
+    """`${NAME}` and `${NAME:-default}` in string values, from the environment.
+
+    What differs between a cluster and a test of the same config (a database host, a store endpoint)
+    comes from the environment, so the shipped configs/kubeflow.yaml is the one the tests run. A whole
+    value that is one reference keeps the type YAML would give the text (a port stays an int).
+    """
+    if isinstance(data, dict):
+        return {k: expand_env(v, source, f"{key}.{k}" if key else str(k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [expand_env(v, source, f"{key}[{i}]") for i, v in enumerate(data)]
+    if not isinstance(data, str) or "${" not in data:
+        return data
+
+    def value(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is None:
+            raise ConfigError(
+                f"invalid config {source}:\n  {key}: environment variable {name} is not set "
+                f"(set it, or write ${{{name}:-default}})"
+            )
+        return default
+
+    expanded = _ENV_REF.sub(value, data)
+    return yaml.safe_load(expanded) if _ENV_REF.fullmatch(data) and expanded else expanded
+
+
 def load_config(path: str | Path, base_dir: str | Path | None = None) -> RecpipeConfig:
     """Read and validate a YAML config.
 
@@ -361,7 +423,7 @@ def load_config(path: str | Path, base_dir: str | Path | None = None) -> Recpipe
         raise ConfigError(f"config {path} is not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config {path} must be a mapping of keys, got {type(data).__name__}")
-    config = _validate(data, source=str(path))
+    config = _validate(expand_env(data, source=str(path)), source=str(path))
     if base_dir is not None:
         config = resolve_paths(config, Path(base_dir))
     return config
@@ -371,7 +433,7 @@ def resolve_paths(config: RecpipeConfig, base_dir: Path) -> RecpipeConfig:
     """Make every path in the config absolute against base_dir (TFX artifacts store absolute URIs)."""
 
     def absolute(p: str) -> str:
-        return str((base_dir / p).resolve()) if "://" not in p else p
+        return storage.absolute(p, str(base_dir))
 
     return config.with_overrides(
         run_root=absolute(config.run_root),

@@ -24,6 +24,7 @@ from components.serving_check import ServingCheck
 from components.serving_push import ServingPusher
 from components.span_window import SpanWindowStrategy
 from pipeline.config import RecpipeConfig
+from pipeline.mlmd import metadata_connection
 from pipeline.nightly import Night, plan_night, trainer_settings
 
 TRANSFORM_FN = "components.transform.preprocessing_fn"
@@ -40,24 +41,6 @@ def code_fingerprint() -> str:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def metadata_connection(config: RecpipeConfig):
-    """SQLite under run_root, or the shared MySQL (password from the env var the pod's secret fills)."""
-    import os
-
-    meta = config.metadata
-    if meta.kind == "sqlite":
-        return tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
-    password = os.environ.get(meta.password_env)
-    if password is None:
-        raise RuntimeError(
-            f"MLMD is MySQL but env var {meta.password_env} is not set "
-            f"(mount secret {meta.secret_name!r} key {meta.secret_key!r} into it)"
-        )
-    return tfx.orchestration.metadata.mysql_metadata_connection_config(
-        host=meta.host, port=meta.port, database=meta.database, username=meta.user, password=password
-    )
 
 
 def _example_gen(config: RecpipeConfig) -> ImportExampleGen:
@@ -238,8 +221,6 @@ def create_pipeline(config: RecpipeConfig, night: Night | None = None) -> tfx.ds
             pusher,
         ],
         enable_cache=config.enable_cache,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            config.metadata_path
-        ),
+        metadata_connection_config=metadata_connection(config),
         beam_pipeline_args=config.beam.pipeline_args(),
     )

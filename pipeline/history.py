@@ -12,10 +12,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
-from pathlib import Path
 from typing import Any
 
+from components import storage
 from pipeline.config import RecpipeConfig
 
 # status -> meaning, in the order a night can end
@@ -140,29 +139,25 @@ def build_record(
     record.blessed, record.serving_check = summary.blessed, summary.serving_check
     if summary.pushed and summary.pushed_path:
         record.pushed_path = summary.pushed_path
-        record.pushed_version = int(Path(summary.pushed_path).name)
+        record.pushed_version = int(storage.name(summary.pushed_path))
     return record
 
 
-def write_record(config: RecpipeConfig, record: NightRecord) -> Path:
-    folder = Path(config.history_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{record.name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(record.to_json())
-    os.replace(tmp, path)  # a reader never sees half a record
+def write_record(config: RecpipeConfig, record: NightRecord) -> str:
+    path = storage.join(config.history_dir, f"{record.name}.json")
+    storage.write_text_atomic(path, record.to_json())  # a reader never sees half a record
     return path
 
 
 def read_history(config: RecpipeConfig) -> list[NightRecord]:
     """Every record, in the order the nights ran."""
-    folder = Path(config.history_dir)
-    if not folder.is_dir():
-        return []
+    folder = config.history_dir
     fields = {f.name for f in dataclasses.fields(NightRecord)}
     records = []
-    for path in sorted(folder.glob("*.json")):
-        data: dict[str, Any] = json.loads(path.read_text())
+    for name in storage.files(folder):
+        if not name.endswith(".json"):
+            continue
+        data: dict[str, Any] = json.loads(storage.read_text(storage.join(folder, name)))
         records.append(NightRecord(**{k: v for k, v in data.items() if k in fields}))
     return sorted(records, key=lambda r: r.run_id)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from components import storage
 from kfp import compiler, dsl
 from pipeline.config import PhaseResources, RecpipeConfig
 
@@ -48,6 +49,7 @@ def _phase_components(image: str) -> dict:
             config_yaml,
             span,
             "train-evaluate",
+            previous,
             auc_lower_bound=auc_lower_bound,
             ndcg_lower_bound=ndcg_lower_bound,
             epochs=epochs,
@@ -68,6 +70,7 @@ def _phase_components(image: str) -> dict:
             config_yaml,
             span,
             "check-and-push",
+            previous,
             auc_lower_bound=auc_lower_bound,
             ndcg_lower_bound=ndcg_lower_bound,
             epochs=epochs,
@@ -77,7 +80,7 @@ def _phase_components(image: str) -> dict:
     def report(config_yaml: str, span: int, previous: str) -> str:
         from pipeline.kubeflow_phases import config_from_yaml, report, to_json
 
-        result = report(config_from_yaml(config_yaml, span))
+        result = report(config_from_yaml(config_yaml, span), previous)
         print(to_json(result))
         return to_json(result)
 
@@ -98,17 +101,32 @@ def _configure(task, config: RecpipeConfig, phase: str):
     if resources.retries:
         task.set_retry(num_retries=resources.retries)
     task.set_caching_options(False)  # TFX caches inside the phases, with MLMD; KFP's cache would skip nights
+    # What kfp-kubernetes' use_secret_as_env writes: passwords and keys never enter the spec.
+    secrets = []
     if config.metadata.kind == "mysql":
-        # What kfp-kubernetes' use_secret_as_env writes: the password never enters the spec.
         meta = config.metadata
-        task.platform_config["kubernetes"] = {
-            "secretAsEnv": [
-                {
-                    "secretName": meta.secret_name,
-                    "keyToEnv": [{"secretKey": meta.secret_key, "envVar": meta.password_env}],
-                }
-            ]
-        }
+        secrets.append(
+            {
+                "secretName": meta.secret_name,
+                "keyToEnv": [{"secretKey": meta.secret_key, "envVar": meta.password_env}],
+            }
+        )
+    if any(storage.scheme(uri) == "s3" for uri in [*config.roots.values(), config.kubeflow.pipeline_root]):
+        s3 = config.storage
+        secrets.append(
+            {
+                "secretName": s3.secret_name,
+                "keyToEnv": [
+                    {"secretKey": s3.access_key_key, "envVar": "AWS_ACCESS_KEY_ID"},
+                    {"secretKey": s3.secret_key_key, "envVar": "AWS_SECRET_ACCESS_KEY"},
+                ],
+            }
+        )
+        if s3.s3_endpoint:
+            task.set_env_variable("AWS_ENDPOINT_URL_S3", s3.s3_endpoint)
+        task.set_env_variable("AWS_REGION", s3.s3_region)
+    if secrets:
+        task.platform_config["kubernetes"] = {"secretAsEnv": secrets}
     return task
 
 

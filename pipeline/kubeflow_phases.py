@@ -10,26 +10,16 @@ which is why the phases are plain KFP components around this module.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
-import time
 from typing import Any
 
 import yaml
 
 from pipeline.config import RecpipeConfig
-
-# phase name -> (from_nodes, to_nodes) of the partial run; None = no TFX run in this phase.
-PHASES: dict[str, tuple[list[str], list[str]] | None] = {
-    "resolve-night": None,
-    "validate-data": (["ImportExampleGen", "ImportSchemaGen"], ["AnomalyGate", "DriftGate"]),
-    "train-evaluate": (
-        ["training_window", "Transform", "latest_blessed_model_resolver", "EvalSample"],
-        ["Evaluator"],
-    ),
-    "check-and-push": (["ServingCheck"], ["Pusher"]),
-    "report": None,
-}
+from pipeline.night import NightState, run_night
+from pipeline.nodes import PHASES
 
 # Run parameters a user may set per run (KFP UI / `recpipe submit --param`), and the config key each sets.
 RUN_PARAMETERS = {
@@ -84,80 +74,40 @@ def resolve_night(config: RecpipeConfig, night: str, schedule_time: str) -> int:
     return span
 
 
-def run_phase(config: RecpipeConfig, phase: str) -> dict[str, Any]:
-    """Run one phase's sub-graph; returns a JSON-able account of what its nodes did."""
-    from tfx import v1 as tfx
-    from tfx.orchestration import pipeline as tfx_pipeline
-
-    from pipeline.factory import create_pipeline
-    from pipeline.run_summary import summarize
-
-    if PHASES.get(phase) is None:
+def run_phase(config: RecpipeConfig, phase: str, previous: str = "") -> dict[str, Any]:
+    """Run one phase's slice of the night; `previous` is the JSON the phase before it returned."""
+    nodes = PHASES.get(phase)
+    if nodes is None:
         raise ValueError(
-            f"phase {phase!r} runs no TFX nodes; phases with nodes: "
-            f"{[p for p, nodes in PHASES.items() if nodes]}"
+            f"phase {phase!r} runs no TFX nodes; phases with nodes: {[p for p, n in PHASES.items() if n]}"
         )
-    from pipeline.nightly import ingest, plan_tonight
-
-    if phase == "validate-data":
-        from pipeline.preflight import check_inputs
-
-        check_inputs(config)  # the same checks as a local run, before any component starts
-    # Planned again in every phase from the same folders and MLMD, so every phase sees the same night.
-    night = plan_tonight(config)
-    if phase == "validate-data":
-        ingest(config, night)  # earlier spans of the window that no night has ingested yet
-    from_nodes, to_nodes = PHASES[phase]
-    started = int(time.time() * 1000)
-    pipeline = create_pipeline(config, night)
-    present = {c.id for c in pipeline.components}  # EvalSample is there only with evaluation.max_examples
-    options = tfx_pipeline.RunOptions(from_nodes=[n for n in from_nodes if n in present], to_nodes=to_nodes)
-    tfx.orchestration.LocalDagRunner().run(pipeline, run_options=options)
-    summary = summarize(config, started)
-    return {"phase": phase, "span": config.data.span, "nodes": summary.node_states}
+    state = NightState.from_json(json.loads(previous)["state"]) if previous else None
+    if state is None and not nodes.starts_night:
+        raise ValueError(f"phase {phase!r} continues a night: pass the JSON of the phase before it")
+    summary, state = run_night(config, nodes, state)
+    return {"phase": phase, "span": config.data.span, "nodes": summary.node_states, "state": state.to_json()}
 
 
-def run_phase_json(config_yaml: str, span: int, phase: str, **run_parameters: Any) -> str:
+def run_phase_json(config_yaml: str, span: int, phase: str, previous: str = "", **run_parameters: Any) -> str:
     """What a phase component does: the frozen config + this run's span and parameters -> phase -> JSON."""
-    return to_json(run_phase(config_from_yaml(config_yaml, span, **run_parameters), phase))
+    return to_json(run_phase(config_from_yaml(config_yaml, span, **run_parameters), phase, previous))
 
 
-def report(config: RecpipeConfig) -> dict[str, Any]:
-    """The night's decision, read back from MLMD (newest execution of every node); also written to the
-    shared run root's history with its HTML report, as a local night does."""
-    from pipeline.history import build_record, write_record
-    from pipeline.report import write_report
-    from pipeline.run_summary import summarize
+def report(config: RecpipeConfig, previous: str) -> dict[str, Any]:
+    """The night's record, as the slice that ended it wrote it to the run root's history."""
+    from pipeline.history import read_history
 
-    s = summarize(config, since_ms=0)
-    if s.node_windows:
-        first = min(start for start, _ in s.node_windows.values())
-        last = max(end for _, end in s.node_windows.values())
-        started = dt.datetime.fromtimestamp(first, dt.timezone.utc)
-        record = build_record(None, None, s, started, last - first, None)
-        write_record(config, record)
-        s.report_path = str(write_report(config, record))
-    return {
-        "report": s.report_path,
-        "span": s.span,
-        "events": s.split_counts,
-        "anomalies": s.anomalies,
-        "gates": [
-            {
-                "metric": g.metric,
-                "value": g.value,
-                "lower_bound": g.lower_bound,
-                "baseline": g.baseline,
-                "passed": g.passed,
-            }
-            for g in s.gates
-        ],
-        "blessed": s.blessed,
-        "serving_check": s.serving_check,
-        "pushed": s.pushed,
-        "pushed_path": s.pushed_path,
-        "push_reason": s.push_reason,
-    }
+    state = NightState.from_json(json.loads(previous)["state"])
+    night = state.night
+    records = [r for r in read_history(config) if r.started == state.started_at.isoformat(timespec="seconds")]
+    if night is not None:
+        records = [r for r in records if r.span == night.span] or records
+    if not records:
+        raise LookupError(
+            f"no history record of the night started {state.started} under {config.history_dir}"
+        )
+    record = records[-1]
+    return {**dataclasses.asdict(record), "report": state.report_path}
 
 
 def to_json(value: Any) -> str:

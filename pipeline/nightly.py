@@ -69,10 +69,12 @@ def base_model_dir(config: RecpipeConfig) -> str | None:
             if has_bundle(path):
                 return path
         return None
+    from tfx.utils import path_utils
+
     from pipeline.run_summary import latest_blessed_model_uri
 
     uri = latest_blessed_model_uri(config)
-    return os.path.join(uri, "Format-Serving") if uri else None
+    return path_utils.serving_model_dir(uri) if uri else None
 
 
 def _warm_start_source(config: RecpipeConfig) -> tuple[str | None, str]:

@@ -14,8 +14,8 @@ import datetime as dt
 import fnmatch
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
+from components import storage
 from pipeline.clicklog import SPAN_DIR_RE
 from pipeline.config import RecpipeConfig
 
@@ -39,13 +39,14 @@ class SpanScan:
         return self.duplicates / self.events if self.events else 0.0
 
 
-def check_span_folders(root: str | Path, today: dt.date, future_tolerance_days: int) -> list[int]:
+def check_span_folders(root: str, today: dt.date, future_tolerance_days: int) -> list[int]:
     """Valid spans under root, oldest first; a malformed or future-dated span folder stops the night."""
     spans = []
-    for entry in sorted(Path(root).iterdir()):
-        if not (entry.is_dir() and entry.name.startswith("span-")):
+    for entry_name in storage.subdirs(root):
+        if not entry_name.startswith("span-"):
             continue
-        match = SPAN_DIR_RE.match(entry.name)
+        entry = storage.join(root, entry_name)
+        match = SPAN_DIR_RE.match(entry_name)
         day = _date_or_none(match.group(1)) if match else None
         if day is None:
             raise InputError(
@@ -69,15 +70,17 @@ def _date_or_none(digits: str) -> dt.date | None:
         return None
 
 
-def span_shards(folder: Path, pattern: str) -> list[Path]:
+def span_shards(folder: str, pattern: str) -> list[str]:
     """The span's shards; any other visible file is refused (hidden and _SUCCESS-style markers are not)."""
     shards, strays = [], []
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith((".", "_")):
+    for entry_name in storage.listdir(folder):
+        if entry_name.startswith((".", "_")):
             continue
-        (shards if entry.is_file() and fnmatch.fnmatch(entry.name, pattern) else strays).append(entry)
+        entry = storage.join(folder, entry_name)
+        is_shard = fnmatch.fnmatch(entry_name, pattern) and not storage.isdir(entry)
+        (shards if is_shard else strays).append(entry)
     if strays:
-        names = ", ".join(p.name for p in strays[:5]) + (" ..." if len(strays) > 5 else "")
+        names = ", ".join(storage.name(p) for p in strays[:5]) + (" ..." if len(strays) > 5 else "")
         raise InputError(
             f"span folder {folder} holds files that are not click-log shards ({pattern}): {names}. "
             "Move them out of the span folder (a CSV or an export in the wrong format would otherwise be "
@@ -86,7 +89,7 @@ def span_shards(folder: Path, pattern: str) -> list[Path]:
     return shards
 
 
-def scan_span(folder: Path, pattern: str, span: int) -> SpanScan:
+def scan_span(folder: str, pattern: str, span: int) -> SpanScan:
     """Read every record of every shard once: integrity, click count, duplicate count."""
     import numpy as np
     import tensorflow as tf
@@ -133,7 +136,8 @@ def scan_span(folder: Path, pattern: str, span: int) -> SpanScan:
     hashes, users, items, events, clicks = [], [], [], 0, 0
     for shard in shards:
         read = 0
-        records = tf.data.TFRecordDataset(str(shard), compression_type="GZIP").batch(1024)
+        check_gzip_stream(shard, folder)
+        records = tf.data.TFRecordDataset(shard, compression_type="GZIP").batch(1024)
         try:
             for batch_hashes, batch_clicks, batch_users, batch_items in records.map(keys):
                 hashes.append(batch_hashes.numpy())
@@ -166,12 +170,41 @@ def scan_span(folder: Path, pattern: str, span: int) -> SpanScan:
     return SpanScan(span, len(shards), events, clicks, duplicates, distinct(users), distinct(items))
 
 
-def _has_content(shard: Path) -> bool:
+def check_gzip_stream(shard: str, folder: str) -> None:
+    """Read the shard's gzip stream to its end-of-stream marker, checking its CRC and length.
+
+    TensorFlow's gzip reader can end cleanly on a stream cut at some points and return only the records
+    before the cut; a half-uploaded shard would then train the night on part of the day. Python's gzip
+    checks what TensorFlow does not.
+    """
+    import gzip
+    import zlib
+
+    fix = f"Re-export the file, or move it out of {folder} to run the night without it"
+    if storage.size(shard) == 0:
+        raise InputError(f"{shard} is empty (0 bytes): the export of this shard failed. {fix}")
+    read = 0
+    try:
+        with storage.open(shard, "rb") as raw, gzip.GzipFile(fileobj=raw) as f:
+            while chunk := f.read(1 << 16):
+                read += len(chunk)
+    except EOFError:
+        raise InputError(
+            f"{shard} is truncated: its gzip stream ends after {read:,} decompressed bytes without the "
+            f"end-of-stream marker (a half-written or half-uploaded file). {fix}"
+        ) from None
+    except (OSError, zlib.error) as err:
+        raise InputError(
+            f"{shard} is corrupt, truncated or not a gzipped TFRecord file ({err}). {fix}"
+        ) from None
+
+
+def _has_content(shard: str) -> bool:
     import gzip
     import zlib
 
     try:
-        with gzip.open(shard) as f:
+        with storage.open(shard, "rb") as raw, gzip.GzipFile(fileobj=raw) as f:
             return bool(f.read(1))
     except (OSError, EOFError, zlib.error):
         return True
@@ -188,7 +221,7 @@ def _first_line(err: Exception) -> str:
     return message.strip(" ;'") or type(err).__name__
 
 
-def check_scan(scan: SpanScan, folder: Path, max_duplicate_fraction: float) -> None:
+def check_scan(scan: SpanScan, folder: str, max_duplicate_fraction: float) -> None:
     if scan.events == 0:
         raise InputError(f"span folder {folder} holds shards but no events; re-export the night")
     if scan.clicks == 0:
@@ -209,21 +242,23 @@ def check_baseline(config: RecpipeConfig) -> str | None:
     """The latest blessed model, which the Evaluator will load as the baseline, must load; its URI or None."""
     from google.protobuf.message import DecodeError
     from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.errors import NotFoundError
+    from tfx.utils import path_utils
 
     from pipeline.run_summary import latest_blessed_model_uri
 
     uri = latest_blessed_model_uri(config)
     if uri is None:
         return None
-    saved_model = Path(uri) / "Format-Serving" / "saved_model.pb"
+    saved_model = storage.join(path_utils.serving_model_dir(uri), "saved_model.pb")
     fix = (
         "It is the baseline every new model must beat, so the night stops rather than push without that "
         "check. Restore the folder from a backup of the pipeline root (or run with a fresh run_root to "
         "start without a baseline)"
     )
     try:
-        proto = saved_model_pb2.SavedModel.FromString(saved_model.read_bytes())
-    except (OSError, DecodeError) as err:
+        proto = saved_model_pb2.SavedModel.FromString(storage.read_bytes(saved_model))
+    except (OSError, DecodeError, NotFoundError) as err:
         raise InputError(f"the last blessed model {saved_model} cannot be read ({err}). {fix}") from None
     signatures = proto.meta_graphs[0].signature_def if proto.meta_graphs else {}
     if "serving_tf_example" not in signatures:
@@ -231,8 +266,8 @@ def check_baseline(config: RecpipeConfig) -> str | None:
             f"the last blessed model {uri} has no serving_tf_example signature (found: {sorted(signatures)}); "
             f"it was not made by this pipeline's Trainer. {fix}"
         )
-    index = Path(uri) / "Format-Serving" / "variables" / "variables.index"
-    if not index.is_file() or index.stat().st_size == 0:
+    index = storage.join(path_utils.serving_model_dir(uri), "variables", "variables.index")
+    if not storage.exists(index) or storage.size(index) == 0:
         raise InputError(f"the last blessed model {uri} has no variables ({index} missing or empty). {fix}")
     return uri
 
@@ -240,15 +275,14 @@ def check_baseline(config: RecpipeConfig) -> str | None:
 def check_paths(config: RecpipeConfig) -> None:
     """Resolved paths must not overlap: a serving or run folder inside the data (or the reverse) would let
     a push or a pipeline output be read as click log, or a cleanup delete the data."""
-    named = {
-        "data.root": Path(config.data.root).resolve(),
-        "run_root": Path(config.run_root).resolve(),
-        "serving.root": Path(config.serving.root).resolve(),
-    }
-    items = list(named.items())
+
+    def normal(uri: str) -> str:
+        return (uri if storage.is_remote(uri) else os.path.realpath(uri)).rstrip("/") + "/"
+
+    items = [(key, normal(uri)) for key, uri in config.roots.items()]
     for i, (name_a, a) in enumerate(items):
         for name_b, b in items[i + 1 :]:
-            if a == b or a in b.parents or b in a.parents:
+            if a.startswith(b) or b.startswith(a):
                 raise InputError(
                     f"{name_a} ({a}) and {name_b} ({b}) overlap; give each its own folder in the config"
                 )
@@ -259,10 +293,10 @@ def check_inputs(config: RecpipeConfig, today: dt.date | None = None) -> SpanSca
     from components.serving_layout import check_writable
 
     today = today or dt.datetime.now(dt.timezone.utc).date()
-    root = Path(config.data.root)
-    if not os.path.isfile(config.schema_file):
+    root = config.data.root
+    if not storage.exists(config.schema_file):
         raise InputError(f"schema file not found: {config.schema_file} (set schema_dir in the config)")
-    if not root.is_dir():
+    if not storage.isdir(root):
         raise InputError(
             f"data root {root} does not exist: expected folders span-YYYYMMDD/ holding "
             f"{config.data.file_pattern} (create some with `recpipe generate --out {root}`)"
@@ -290,7 +324,7 @@ def check_inputs(config: RecpipeConfig, today: dt.date | None = None) -> SpanSca
 
 def check_span(config: RecpipeConfig, span: int) -> SpanScan:
     """One span's streaming scan and its checks (tonight's, or an earlier one a training window needs)."""
-    folder = Path(config.data.root) / f"span-{span}"
+    folder = storage.join(config.data.root, f"span-{span}")
     scan = scan_span(folder, config.data.file_pattern, span)
     check_scan(scan, folder, config.data.max_duplicate_fraction)
     return scan

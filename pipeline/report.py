@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import html
 import io
-from pathlib import Path
 
+from components import storage
 from pipeline.config import RecpipeConfig
 from pipeline.history import STATUSES, NightRecord, read_history
 
@@ -176,10 +176,9 @@ def render(record: NightRecord, earlier: list[NightRecord]) -> str:
     )
 
 
-def write_report(config: RecpipeConfig, record: NightRecord) -> Path:
+def write_report(config: RecpipeConfig, record: NightRecord) -> str:
     """Render the record's report next to it (with the history up to it) and return the path."""
     earlier = [r for r in read_history(config) if r.run_id < record.run_id]
-    path = Path(config.history_dir) / f"{record.name}.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(record, earlier))
+    path = storage.join(config.history_dir, f"{record.name}.html")
+    storage.write_text_atomic(path, render(record, earlier))
     return path

@@ -6,15 +6,15 @@ which gate said no) lives in the artifacts, so the summary is read from the meta
 
 from __future__ import annotations
 
-import glob
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components import storage
 from pipeline.config import RecpipeConfig
+from pipeline.mlmd import open_store
 
 
 @dataclass
@@ -62,15 +62,6 @@ class RunSummary:
 _STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
 
-def _store(config: RecpipeConfig) -> metadata_store.MetadataStore | None:
-    """The run's MLMD, or None before any run made the local SQLite file (opening it would create it)."""
-    from pipeline.factory import metadata_connection
-
-    if config.metadata.kind == "sqlite" and not os.path.exists(config.metadata_path):
-        return None
-    return metadata_store.MetadataStore(metadata_connection(config))
-
-
 def _latest_outputs(store, config: RecpipeConfig, since_ms: int):
     """Per node: state, duration and output artifacts of its newest execution since `since_ms`."""
     states: dict[str, str] = {}
@@ -114,8 +105,11 @@ def _split_counts(stats_uri: str) -> dict[str, int]:
     import tensorflow_data_validation as tfdv
 
     counts = {}
-    for path in sorted(glob.glob(os.path.join(stats_uri, "Split-*", "FeatureStats.pb"))):
-        split = os.path.basename(os.path.dirname(path))[len("Split-") :]
+    for folder in storage.listdir(stats_uri):
+        path = storage.join(stats_uri, folder, "FeatureStats.pb")
+        if not folder.startswith("Split-") or not storage.exists(path):
+            continue
+        split = folder[len("Split-") :]
         counts[split] = int(tfdv.load_stats_binary(path).datasets[0].num_examples)
     return counts
 
@@ -126,10 +120,9 @@ def _train_metrics(model_run_uri: str) -> dict[str, float]:
     from components.training import METRICS_FILE
 
     path = os.path.join(model_run_uri, METRICS_FILE)
-    if not os.path.exists(path):
+    if not storage.exists(path):
         return {}
-    with open(path) as f:
-        return json.load(f)
+    return json.loads(storage.read_text(path))
 
 
 def _metrics(evaluation_uri: str) -> tuple[dict[tuple[str, str], float], dict[str, tuple[float, int]]]:
@@ -164,7 +157,7 @@ def _node_artifacts(config: RecpipeConfig, node: str, type_name: str) -> list[tu
     span from the artifact or, where TFX left it unset, from the Examples it was derived from."""
     from components.span_window import input_examples_span
 
-    store = _store(config)
+    store = open_store(config)
     if store is None:
         return []
     context = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.{node}")
@@ -193,7 +186,7 @@ def validated_spans(config: RecpipeConfig) -> set[int]:
 
 def latest_blessed_model_uri(config: RecpipeConfig) -> str | None:
     """The model the latest-blessed resolver will hand the Evaluator as baseline (newest blessed Model)."""
-    store = _store(config)
+    store = open_store(config)
     if store is None:
         return None
     context = store.get_context_by_type_and_name("pipeline", config.pipeline_name)
@@ -215,7 +208,7 @@ def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
     from components.anomaly_gate import describe, read_anomalies
 
     summary = RunSummary()
-    store = _store(config)
+    store = open_store(config)
     if store is None:
         return summary
     summary.node_states, summary.node_windows, outputs = _latest_outputs(store, config, since_ms)

@@ -27,3 +27,43 @@ def make_config(tmp: Path, data_root: Path, **overrides):
         **{"data.root": str(data_root), "serving.root": str(tmp / "serving")},
     )
     return config.with_overrides(**overrides) if overrides else config
+
+
+@pytest.fixture(scope="session")
+def mysql_server():
+    """A private MariaDB for the session (tests/services.py)."""
+    from services import start_mariadb
+
+    yield from start_mariadb()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A private S3 server for the session, bucket `mlpipeline` (tests/services.py)."""
+    from services import start_s3
+
+    yield from start_s3()
+
+
+@pytest.fixture
+def s3_root(s3_endpoint, request):
+    """A fresh s3:// prefix for one test."""
+    import secrets
+
+    return f"s3://mlpipeline/tests/{request.node.name[:40]}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_root(request, tmp_path):
+    """The same test on a local folder and on the S3 server: code on a root never assumes a local path."""
+    if request.param == "local":
+        return str(tmp_path / "root")
+    return request.getfixturevalue("s3_root")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A process that loaded TensorFlow's S3 plugin ends through os._exit (components/storage.py):
+    it must end with pytest's own status."""
+    from components import storage
+
+    storage.set_exit_code(int(exitstatus))

@@ -90,7 +90,7 @@ def test_truncated_gzip_shard_is_named_with_how_far_it_read(night):
     shard = sorted(_span_dir(data).glob("part-*"))[0]
     content = shard.read_bytes()
     shard.write_bytes(content[: len(content) // 2])
-    _run_stops(night, str(shard), "corrupt, truncated or not a gzipped TFRecord", "move it out of")
+    _run_stops(night, str(shard), "is truncated", "end-of-stream marker", "move it out of")
 
 
 def test_corrupted_bytes_inside_a_shard_are_caught(night):
@@ -295,3 +295,37 @@ def test_a_flood_of_unseen_item_categories_is_drift_naming_the_category(tmp_path
     # No single value moved past L-infinity's 0.1; the flood is the mass on new values, which JSD sees.
     assert "feature 'item_category'" in found and "Jensen-Shannon divergence" in found
     assert "is 0.5 " in found and "above the threshold 0.1" in found
+
+
+def test_a_shard_cut_anywhere_is_refused_even_where_tensorflow_reads_a_clean_prefix(tmp_path):
+    """Cut one 400-record shard at many points: pre-flight refuses every cut, including the cuts at which
+    TensorFlow's gzip reader ends without an error and returns fewer records (a half-uploaded shard)."""
+    import tensorflow as tf
+
+    from pipeline.preflight import InputError, scan_span
+
+    folder = tmp_path / "span-20240101"
+    folder.mkdir()
+    whole = tmp_path / "whole.tfrecord.gz"
+    with tf.io.TFRecordWriter(str(whole), options="GZIP") as writer:
+        for i in range(400):
+            writer.write(to_example(_event(i)).SerializeToString())
+    content = whole.read_bytes()
+    shard = folder / "part-00000.tfrecord.gz"
+    silent_in_tensorflow = 0
+    for cut in range(10, len(content) - 1, max(1, len(content) // 120)):
+        shard.write_bytes(content[:cut])
+        try:
+            read = sum(1 for _ in tf.data.TFRecordDataset(str(shard), compression_type="GZIP"))
+            silent_in_tensorflow += read < 400
+        except tf.errors.OpError:
+            pass
+        with pytest.raises(InputError, match=r"part-00000.tfrecord.gz is (truncated|corrupt)"):
+            scan_span(str(folder), "part-*.tfrecord.gz", 20240101)
+    assert silent_in_tensorflow > 0, "no cut hit the case TensorFlow lets through; the test would prove less"
+
+
+def test_a_zero_byte_shard_beside_good_ones_stops_the_night(night):
+    empty = _span_dir(night[0]) / "part-00009.tfrecord.gz"
+    empty.write_bytes(b"")
+    _run_stops(night, str(empty), "is empty (0 bytes)", "export of this shard failed")

@@ -48,7 +48,7 @@ def _transform_input_spans(config) -> list[list[int]]:
     """Spans of the Examples each Transform execution read, oldest execution first (from MLMD)."""
     from ml_metadata.metadata_store import metadata_store
 
-    from pipeline.factory import metadata_connection
+    from pipeline.mlmd import metadata_connection
 
     store = metadata_store.MetadataStore(metadata_connection(config))
     context = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.Transform")

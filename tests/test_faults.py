@@ -81,15 +81,15 @@ def test_a_push_killed_mid_copy_shows_no_version_and_the_next_push_is_clean(tmp_
     # The child copies the model, says so, then hangs before the rename; it is SIGKILLed there.
     child = textwrap.dedent(
         f"""
-        import shutil, sys, time
-        from components import serving_layout
-        real = shutil.copytree
-        def copy_then_hang(src, dst, *a, **k):
-            out = real(src, dst, *a, **k)
-            print("copied", flush=True)
-            time.sleep(600)
-            return out
-        serving_layout.shutil.copytree = copy_then_hang
+        import sys, time
+        from components import serving_layout, storage
+        real = storage.copy_file
+        def copy_then_hang(src, dst):
+            real(src, dst)
+            if dst.endswith("saved_model.pb"):  # the last file of the staged copy; the rename is next
+                print("copied", flush=True)
+                time.sleep(600)
+        storage.copy_file = copy_then_hang
         serving_layout.push_model({str(_fake_model(tmp_path / "new", b"n"))!r}, {str(serving)!r}, "rec", 5,
                                   {{"model_uri": "/mlmd/new"}})
         """

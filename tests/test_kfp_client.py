@@ -148,9 +148,10 @@ def test_submit_creates_the_experiment_and_a_run_with_the_spec_and_parameters(kf
     executors = run["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"][
         "executors"
     ]
-    assert executors["exec-train-evaluate"]["secretAsEnv"][0]["secretName"] == "recpipe-mlmd"
+    secrets = executors["exec-train-evaluate"]["secretAsEnv"]
+    assert [s["secretName"] for s in secrets] == ["recpipe-mlmd", "mlpipeline-minio-artifact"]
     assert run["runtime_config"]["parameters"] == {"night": "20240102", "epochs": 2}
-    assert run["runtime_config"]["pipeline_root"] == "gs://your-bucket/kfp-root"
+    assert run["runtime_config"]["pipeline_root"] == "s3://mlpipeline/recpipe/kfp-root"
     assert TOKEN not in result.stdout + result.stderr
 
 

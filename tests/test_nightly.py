@@ -3,6 +3,7 @@
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import make_config
@@ -27,6 +28,7 @@ def _served(config, version: int, arch: dict) -> str:
     path = f"{config.serving_model_dir}/{version}"
     (tmp := __import__("pathlib").Path(path) / BUNDLE_DIR).mkdir(parents=True)
     (tmp / MANIFEST_FILE).write_text(json.dumps({"format": BUNDLE_FORMAT, "architecture": arch}))
+    (tmp.parents[1] / "saved_model.pb").write_bytes(b"")  # a whole version has its saved_model.pb
     return path
 
 
@@ -192,7 +194,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
     nights = _nights()
     for night in nights:
         write_record(config, night)
-    page = write_report(config, nights[2])
+    page = Path(write_report(config, nights[2]))
     flags = [
         "--headless",
         "--no-sandbox",

@@ -1,15 +1,19 @@
-"""The TF Serving folder: atomic versions, no duplicate push, pruning, models.config, rollback."""
+"""The TF Serving folder: atomic versions, no duplicate push, pruning, models.config, rollback, on a local
+disk and on an S3 server (the same code through components/storage.py)."""
 
 import os
-import shutil
+import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from components import serving_layout
-from components.serving_layout import list_versions, push_model, push_record, rollback
+from components import storage
+from components.serving_layout import list_versions, push_model, push_record, rollback, served_version
 
 
 def _fake_model(tmp_path: Path, name: str) -> Path:
@@ -26,13 +30,52 @@ def _push(tmp_path, name, keep=5):
     )
 
 
-def test_push_creates_a_numbered_version_with_its_record(tmp_path):
-    result = _push(tmp_path, "m1")
-    assert result.pushed and list_versions(tmp_path / "serving" / "rec") == [result.version]
-    version_dir = Path(result.path)
-    assert (version_dir / "saved_model.pb").read_bytes() == (tmp_path / "m1" / "saved_model.pb").read_bytes()
-    assert push_record(version_dir)["model_uri"] == "/mlmd/m1"
-    assert not [p for p in (tmp_path / "serving" / "rec").iterdir() if p.name.startswith(".")]
+def test_push_creates_a_numbered_version_with_its_record(tmp_path, any_root):
+    result = push_model(_fake_model(tmp_path, "m1"), any_root, "rec", 5, {"model_uri": "/mlmd/m1"})
+    base = storage.join(any_root, "rec")
+    assert result.pushed and list_versions(base) == [result.version]
+    pushed = storage.read_bytes(storage.join(result.path, "saved_model.pb"))
+    assert pushed == (tmp_path / "m1" / "saved_model.pb").read_bytes()
+    assert push_record(result.path)["model_uri"] == "/mlmd/m1"
+    assert not [n for n in storage.listdir(base) if n.startswith(".")]
+    assert served_version(any_root, "rec") == result.version, "models.config names the new version"
+
+
+def test_a_push_killed_midway_on_either_store_leaves_nothing_tf_serving_would_load(tmp_path, any_root):
+    """A real process, killed (os._exit) after copying part of the version: models.config still names the
+    old version, the partial version has no saved_model.pb and does not count; the next push removes it."""
+    first = push_model(_fake_model(tmp_path, "m1"), any_root, "rec", 5, {"model_uri": "/mlmd/m1"})
+    model = _fake_model(tmp_path, "m2")
+    (model / "assets").mkdir()
+    (model / "assets" / "vocab.txt").write_text("a\nb\n")
+    config_before = storage.read_text(storage.join(any_root, "models.config"))
+    script = textwrap.dedent(
+        f"""
+        import os
+        from components import serving_layout, storage
+        real_copy = storage.copy_file
+        copied = []
+        def copy_then_die(src, dst):
+            real_copy(src, dst)
+            copied.append(dst)
+            if len(copied) == 2:
+                os._exit(9)  # SIGKILL-like: no cleanup code runs
+        storage.copy_file = copy_then_die
+        serving_layout.push_model({str(model)!r}, {any_root!r}, "rec", 5, {{"model_uri": "/mlmd/m2"}})
+        """
+    )
+    killed = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1], env=os.environ)
+    assert killed.returncode == 9
+    base = storage.join(any_root, "rec")
+    assert list_versions(base) == [first.version]
+    assert storage.read_text(storage.join(any_root, "models.config")) == config_before
+    partial = [n for n in storage.listdir(base) if n != str(first.version)]
+    assert partial, "the killed push left something behind"
+    for name in partial:  # a staging name TF Serving ignores, or a number without saved_model.pb
+        assert not name.isdigit() or not storage.exists(storage.join(base, name, "saved_model.pb"))
+    again = push_model(model, any_root, "rec", 5, {"model_uri": "/mlmd/m2"})
+    assert again.pushed and list_versions(base) == [first.version, again.version]
+    assert storage.listdir(base) == sorted([str(first.version), str(again.version)]), "leftovers removed"
 
 
 def test_the_same_model_is_not_pushed_twice_and_versions_increase(tmp_path):
@@ -41,25 +84,6 @@ def test_the_same_model_is_not_pushed_twice_and_versions_increase(tmp_path):
     assert not again.pushed and "already" in again.reason
     second = _push(tmp_path, "m2")
     assert second.pushed and second.version > first.version
-
-
-def test_a_push_killed_mid_copy_leaves_no_visible_version(tmp_path, monkeypatch):
-    _push(tmp_path, "m1")
-    before = list_versions(tmp_path / "serving" / "rec")
-    real_copytree = shutil.copytree
-
-    def copy_then_die(src, dst, *args, **kwargs):
-        real_copytree(src, dst, *args, **kwargs)
-        if Path(dst).name.startswith(".tmp-"):  # the top-level copy finished, the rename has not happened
-            raise KeyboardInterrupt("killed during push")
-
-    monkeypatch.setattr(serving_layout.shutil, "copytree", copy_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        _push(tmp_path, "m2")
-    assert list_versions(tmp_path / "serving" / "rec") == before
-    assert not [p for p in (tmp_path / "serving" / "rec").iterdir() if p.name.startswith(".tmp")]
-    monkeypatch.undo()
-    assert _push(tmp_path, "m3").pushed, "the next push works normally"
 
 
 def test_keeps_the_newest_n_versions(tmp_path):
@@ -83,7 +107,9 @@ def test_models_config_lists_every_model_for_tf_serving(tmp_path):
     entries = {c.name: c for c in config.model_config_list.config}
     assert set(entries) == {"rec", "other"}
     assert entries["other"].base_path == "/models/other" and entries["other"].model_platform == "tensorflow"
-    assert entries["rec"].model_version_policy.latest.num_versions == 1
+    assert list(entries["rec"].model_version_policy.specific.versions) == list_versions(
+        tmp_path / "serving" / "rec"
+    )
 
 
 def test_rollback_serves_the_previous_version_and_says_what_moved(tmp_path):
@@ -119,4 +145,28 @@ def test_the_shipped_models_config_example_is_what_the_pusher_writes(tmp_path, r
     )
     example = (repo / "kfp" / "serving" / "models.config.example").read_text()
     shipped = "\n".join(line for line in example.splitlines() if not line.startswith("#")).strip()
-    assert (tmp_path / "serving" / "models.config").read_text().strip() == shipped
+    written = (tmp_path / "serving" / "models.config").read_text().strip()
+    assert re.sub(r"versions: \d+", "versions: N", written) == re.sub(
+        r"versions: \d+", "versions: N", shipped
+    )
+
+
+def test_rollback_and_pruning_change_the_served_version_on_either_store(tmp_path, any_root):
+    pushed = [
+        push_model(_fake_model(tmp_path, f"m{i}"), any_root, "rec", 2, {"model_uri": f"/mlmd/m{i}"}).version
+        for i in range(3)
+    ]
+    base = storage.join(any_root, "rec")
+    assert list_versions(base) == pushed[1:], "keep_versions=2 pruned the oldest"
+    assert served_version(any_root, "rec") == pushed[2]
+    assert rollback(any_root, "rec") == (pushed[1], [pushed[2]])
+    assert served_version(any_root, "rec") == pushed[1] and list_versions(base) == [pushed[1]]
+    assert list_versions(storage.join(any_root, ".retired", "rec")) == [pushed[2]]
+
+
+def test_a_model_served_in_any_kept_version_is_not_pushed_again(tmp_path):
+    first = _push(tmp_path, "m1")
+    _push(tmp_path, "m2")
+    again = push_model(tmp_path / "m1", tmp_path / "serving", "rec", 5, {"model_uri": "/mlmd/m1"})
+    assert not again.pushed and again.version == first.version
+    assert f"already served as version {first.version}" in again.reason
