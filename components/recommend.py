@@ -19,6 +19,11 @@ from components import features as F
 from components.model import MLP_INPUT_ORDER
 
 CHUNK_ROWS = 8192  # items scored per block in `recommend` (see _scores)
+# A `recommend` answer holds k entries per user; when exclusions leave fewer than k items, the rest are this
+# padding (an empty id is never a catalogue item: pre-flight refuses empty ids). Clients drop them
+# (pipeline/serving.py: recommend).
+PAD_ITEM_ID = ""
+PAD_SCORE = -1.0
 
 
 class Recommender(tf.Module):
@@ -158,9 +163,12 @@ class Recommender(tf.Module):
         excluded = self.item_index.lookup(exclude_item_ids)
         excluded = tf.boolean_mask(excluded, excluded >= 0)
         mask = tf.scatter_nd(excluded[:, None], tf.ones_like(excluded, tf.bool), [self.n_items])
-        scores = tf.where(mask[None, :], tf.constant(-1.0), scores)
+        scores = tf.where(mask[None, :], tf.constant(PAD_SCORE), scores)
         top = tf.math.top_k(scores, k=tf.minimum(k, self.n_items))
-        return {"item_ids": tf.gather(self.item_ids, top.indices), "scores": top.values}
+        # Fewer than k items left after the exclusions: the rest is explicit padding, never an excluded id.
+        padded = tf.equal(top.values, PAD_SCORE)
+        item_ids = tf.where(padded, tf.constant(PAD_ITEM_ID), tf.gather(self.item_ids, top.indices))
+        return {"item_ids": item_ids, "scores": top.values}
 
     @tf.function(
         input_signature=[

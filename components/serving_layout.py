@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from components import storage
 
+ALREADY_SERVED = "this model is already served"  # the start of the Pusher's reason for not pushing a rerun
 PUSH_RECORD = "recpipe_push.json"  # in assets.extra/: which model artifact a version came from
 SAVED_MODEL = "saved_model.pb"
 MODELS_CONFIG = "models.config"
@@ -99,7 +100,7 @@ def push_model(
     check_writable(serving_root)
     if (version := served_as(base, source.get("model_uri"))) is not None:
         path = storage.join(base, str(version))
-        return PushResult(False, version, path, f"this model is already served as version {version}")
+        return PushResult(False, version, path, f"{ALREADY_SERVED} as version {version}")
     storage.makedirs(base)
     remove_leftovers(base)
     version = _next_version(base)

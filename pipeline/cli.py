@@ -24,9 +24,9 @@ console = Console(soft_wrap=True)  # never break a path or an error across lines
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 1) -> None:
     err_console.print(f"[bold red]error:[/] {escape(message)}")  # "[train] feature ..." is not markup
-    sys.exit(1)
+    sys.exit(code)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -186,9 +186,13 @@ def import_movielens_cmd(
 @click.option("--data", "data_root", default=None, type=click.Path(), help="Override data.root.")
 def run(config_path: str, runner: str, span: str | None, data_root: str | None) -> None:
     """Run the whole pipeline locally (ExampleGen .. Pusher) and print what it decided."""
+    from pipeline.history import EXIT_BAD_INPUT, EXIT_CODES, EXIT_LOCKED, status_of
+    from pipeline.night import Interrupted, raise_on_sigterm
+    from pipeline.night_lock import NightLocked
     from pipeline.preflight import InputError
     from pipeline.runners import RunFailed, run_pipeline
 
+    raise_on_sigterm()
     overrides = {}
     if span is not None:
         overrides["data.span"] = int(span) if span.isdigit() else span
@@ -203,11 +207,21 @@ def run(config_path: str, runner: str, span: str | None, data_root: str | None) 
     try:
         summary = run_pipeline(config, runner)
     except InputError as err:
-        _fail(str(err))
+        _fail(str(err), EXIT_BAD_INPUT)
+    except NightLocked as err:
+        _fail(str(err), EXIT_LOCKED)
     except RunFailed as err:
         print_summary(err.summary, config, time.time() - t0)
-        _fail(f"the run stopped: {err}")
+        if isinstance(err.__cause__, Interrupted):
+            running = [n for n, s in err.summary.node_states.items() if s not in ("COMPLETE", "CACHED")]
+            _fail(
+                f"interrupted ({err.__cause__}) while running {', '.join(running) or 'the pipeline'}; nothing was "
+                "pushed. Run the same command again: components that finished are reused from the cache",
+                128 + 15,
+            )
+        _fail(f"the run stopped: {err}", EXIT_CODES[status_of(err.summary, err.__cause__)])
     print_summary(summary, config, time.time() - t0)
+    sys.exit(EXIT_CODES[status_of(summary, None)])
 
 
 def _local_config(config_path: str, **overrides):
@@ -238,7 +252,8 @@ def backfill(config_path: str, first: str, last: str, runner: str) -> None:
     night too); the exit status is 1 if any night failed for another reason.
     """
     from pipeline.clicklog import list_spans
-    from pipeline.history import read_history
+    from pipeline.history import EXIT_CODES, EXIT_LOCKED, read_history, worst
+    from pipeline.night_lock import NightLocked
     from pipeline.preflight import InputError
     from pipeline.runners import RunFailed, run_pipeline
 
@@ -248,15 +263,18 @@ def backfill(config_path: str, first: str, last: str, runner: str) -> None:
     if not nights:
         _fail(f"no span folders between {lo} and {hi} under {config.data.root}")
     console.print(f"backfilling {len(nights)} nights {nights[0]} .. {nights[-1]} ({config.data.root})")
-    broken = []
+    broken, codes = [], []
     for span in nights:
         t0 = time.time()
         try:
             summary = run_pipeline(config.with_overrides(**{"data.span": span}), runner)
             outcome = "pushed" if summary.pushed else ("blessed" if summary.blessed else "not blessed")
+        except NightLocked as err:
+            _fail(str(err), EXIT_LOCKED)
         except (InputError, RunFailed) as err:
             outcome = f"stopped: {str(err).splitlines()[0][:160]}"
         record = read_history(config)[-1]
+        codes.append(EXIT_CODES[record.status])
         if record.status == "failed":
             broken.append(span)
         console.print(
@@ -266,6 +284,7 @@ def backfill(config_path: str, first: str, last: str, runner: str) -> None:
     _print_history(read_history(config))
     if broken:
         _fail(f"nights {broken} failed for a reason other than their data; see their reports")
+    sys.exit(worst(codes))
 
 
 def _print_history(records) -> None:
@@ -755,5 +774,17 @@ def bench_quality(
         Path(json_out).write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=1))
 
 
+def entry_point() -> None:
+    """`recpipe`: the click group, ending with its own exit code even when the S3 plugin took over the
+    process's exit (components/storage.py)."""
+    from components import storage
+
+    try:
+        main()
+    except SystemExit as done:
+        storage.set_exit_code(done.code)
+        raise
+
+
 if __name__ == "__main__":
-    main()
+    entry_point()

@@ -76,7 +76,11 @@ class SpanWriter:
         if self._writer is None:
             self._tmp = storage.join(self.dir, f".part-{self._shard_index:05d}.tfrecord.gz.tmp")
             self._writer = tf.io.TFRecordWriter(self._tmp, options="GZIP")
-        self._writer.write(example if isinstance(example, bytes) else example.SerializeToString())
+        # deterministic=True: a map's field order otherwise varies between processes, and so would the bytes
+        # of every shard (and where a test that cuts a shard lands).
+        self._writer.write(
+            example if isinstance(example, bytes) else example.SerializeToString(deterministic=True)
+        )
         self._in_shard += 1
         self.count += 1
         if self._in_shard >= self.shard_size:

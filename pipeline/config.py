@@ -55,6 +55,17 @@ class DataConfig(_Strict):
         le=1,
         description="Stop the night if more events than this repeat another's user, item, time and position.",
     )
+    event_ts_tolerance_hours: float = Field(
+        6.0,
+        ge=0,
+        description="An event whose event_ts falls more than this far outside its span's day (UTC) stops the "
+        "night: a wrong clock or a mislabelled folder.",
+    )
+    max_id_length: int = Field(256, ge=1, description="Longer user_id / item_id values stop the night.")
+    min_events: int = Field(100, ge=0, description="A span with fewer events stops the night.")
+    min_clicks: int = Field(10, ge=0, description="A span with fewer clicks stops the night.")
+    min_users: int = Field(10, ge=0, description="A span with fewer distinct users stops the night.")
+    min_items: int = Field(10, ge=0, description="A span with fewer distinct items stops the night.")
     future_tolerance_days: int = Field(
         1, ge=0, description="A span dated more than this many days after today (UTC) stops the night."
     )

@@ -15,11 +15,13 @@ import json
 from typing import Any
 
 from components import storage
+from components.serving_layout import ALREADY_SERVED
 from pipeline.config import RecpipeConfig
 
 # status -> meaning, in the order a night can end
 STATUSES = {
     "pushed": "blessed, passed the serving check and pushed",
+    "already served": "blessed, and this very model is already a served version (a rerun): nothing to push",
     "not blessed": "the Evaluator did not bless the model (a gate failed)",
     "not pushed": "blessed, but the serving check or the push refused it",
     "drift": "stopped before training: the newest span drifted from the previous one",
@@ -92,7 +94,31 @@ def status_of(summary, failure: BaseException | None) -> str:
         return "failed"
     if summary.pushed:
         return "pushed"
+    if summary.blessed and summary.push_reason and summary.push_reason.startswith(ALREADY_SERVED):
+        return "already served"
     return "not pushed" if summary.blessed else "not blessed"
+
+
+# The exit status of `recpipe run`, `recpipe backfill` (its worst night) and each Kubeflow phase, so a
+# scheduler tells a refused night from a shipped one and from a broken one (README, "Exit codes").
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_LOCKED = 0, 1, 3, 4, 5
+EXIT_CODES = {
+    "pushed": EXIT_OK,
+    "already served": EXIT_OK,
+    "not blessed": EXIT_REFUSED,
+    "not pushed": EXIT_REFUSED,
+    "drift": EXIT_REFUSED,
+    "anomalies": EXIT_REFUSED,
+    "bad input": EXIT_BAD_INPUT,
+    "failed": EXIT_FAILED,
+}
+# Worst first, for a backfill's exit status.
+SEVERITY = [EXIT_FAILED, EXIT_LOCKED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_OK]
+
+
+def worst(codes) -> int:
+    codes = list(codes)
+    return min(codes, key=SEVERITY.index) if codes else EXIT_OK
 
 
 def _gate(summary, prefix: str):

@@ -84,13 +84,59 @@ def run_phase(config: RecpipeConfig, phase: str, previous: str = "") -> dict[str
     state = NightState.from_json(json.loads(previous)["state"]) if previous else None
     if state is None and not nodes.starts_night:
         raise ValueError(f"phase {phase!r} continues a night: pass the JSON of the phase before it")
+    from pipeline.history import status_of
+
     summary, state = run_night(config, nodes, state)
-    return {"phase": phase, "span": config.data.span, "nodes": summary.node_states, "state": state.to_json()}
+    return {
+        "phase": phase,
+        "span": config.data.span,
+        "nodes": summary.node_states,
+        "status": status_of(summary, None) if nodes.ends_night else None,
+        "state": state.to_json(),
+    }
 
 
 def run_phase_json(config_yaml: str, span: int, phase: str, previous: str = "", **run_parameters: Any) -> str:
-    """What a phase component does: the frozen config + this run's span and parameters -> phase -> JSON."""
-    return to_json(run_phase(config_from_yaml(config_yaml, span, **run_parameters), phase, previous))
+    """What a phase component does: the frozen config + this run's span and parameters -> phase -> JSON.
+
+    A night that ends refused, on bad input, locked out or failed ends the pod with its exit code
+    (pipeline/history.py: EXIT_CODES), so KFP shows the task failed and why, and no later phase runs.
+    """
+    from pipeline.history import EXIT_BAD_INPUT, EXIT_CODES, EXIT_LOCKED, EXIT_OK, status_of
+    from pipeline.night import RunFailed
+    from pipeline.night_lock import NightLocked
+    from pipeline.preflight import InputError
+
+    config = config_from_yaml(config_yaml, span, **run_parameters)
+    try:
+        result = run_phase(config, phase, previous)
+    except InputError as err:
+        _end_phase(phase, "bad input", err, EXIT_BAD_INPUT)
+    except NightLocked as err:
+        _end_phase(phase, "another night is running", err, EXIT_LOCKED)
+    except RunFailed as err:
+        status = status_of(err.summary, err.__cause__)
+        _end_phase(phase, status, err, EXIT_CODES[status])
+    if PHASES[phase].ends_night:
+        status = result["status"]
+        if EXIT_CODES[status] != EXIT_OK:
+            _end_phase(
+                phase,
+                status,
+                "the night's record and report are in the run root's history",
+                EXIT_CODES[status],
+            )
+    return to_json(result)
+
+
+def _end_phase(phase: str, status: str, err: BaseException | str, code: int) -> None:
+    import sys
+
+    from components import storage
+
+    print(f"recpipe {phase}: the night ended {status} (exit {code}): {err}", file=sys.stderr, flush=True)
+    storage.set_exit_code(code)
+    raise SystemExit(code)
 
 
 def report(config: RecpipeConfig, previous: str) -> dict[str, Any]:

@@ -65,6 +65,21 @@ class NightState:
         return cls(**json.loads(text))
 
 
+class Interrupted(Exception):  # noqa: N818 - what the user sees: "Interrupted: SIGTERM"
+    """The night got SIGTERM (a scheduler's stop, a pod eviction). An Exception, unlike KeyboardInterrupt, so
+    TFX's launcher marks the running execution failed instead of leaving it RUNNING in MLMD."""
+
+
+def raise_on_sigterm() -> None:
+    """Turn SIGTERM into Interrupted in the main thread (entry points call this)."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise Interrupted(f"{signal.Signals(signum).name} received")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 class RunFailed(RuntimeError):
     """A component failed; `summary` holds what the run got done (e.g. the anomalies that stopped it)."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from components import storage
 from pipeline.clicklog import SPAN_DIR_RE
@@ -33,10 +33,36 @@ class SpanScan:
     duplicates: int
     users: int = 0
     items: int = 0
+    # kind of bad event -> [count, one example]; kinds: EVENT_PROBLEMS
+    problems: dict = field(default_factory=dict)
 
     @property
     def duplicate_fraction(self) -> float:
         return self.duplicates / self.events if self.events else 0.0
+
+
+# What a single event can get wrong that statistics cannot see, and what the user is told to fix.
+EVENT_PROBLEMS = {
+    "event_ts_out_of_day": "an event_ts outside the span's day (data.event_ts_tolerance_hours)",
+    "user_id_empty": "an empty user_id (it would become the out-of-vocabulary user)",
+    "item_id_empty": "an empty item_id",
+    "user_id_too_long": "a user_id longer than data.max_id_length characters",
+    "item_id_too_long": "an item_id longer than data.max_id_length characters",
+    "user_id_bad_characters": "a user_id with control characters (tab, newline, ...) or leading/trailing spaces",
+    "item_id_bad_characters": "an item_id with control characters (tab, newline, ...) or leading/trailing spaces",
+}
+
+
+@dataclass(frozen=True)
+class EventRules:
+    day_start: int  # epoch seconds of the span's day, 00:00 UTC
+    tolerance_s: int
+    max_id_length: int
+
+    @classmethod
+    def of(cls, span: int, tolerance_hours: float, max_id_length: int) -> EventRules:
+        day = dt.datetime.strptime(str(span), "%Y%m%d").replace(tzinfo=dt.timezone.utc)
+        return cls(int(day.timestamp()), int(tolerance_hours * 3600), max_id_length)
 
 
 def check_span_folders(root: str, today: dt.date, future_tolerance_days: int) -> list[int]:
@@ -89,7 +115,7 @@ def span_shards(folder: str, pattern: str) -> list[str]:
     return shards
 
 
-def scan_span(folder: str, pattern: str, span: int) -> SpanScan:
+def scan_span(folder: str, pattern: str, span: int, rules: EventRules | None = None) -> SpanScan:
     """Read every record of every shard once: integrity, click count, duplicate count."""
     import numpy as np
     import tensorflow as tf
@@ -131,15 +157,36 @@ def scan_span(folder: str, pattern: str, span: int) -> SpanScan:
             tf.strings.to_hash_bucket_fast(tf.strings.reduce_join(dense[k], axis=1), 2**62)
             for k in (F.USER_ID, F.ITEM_ID)
         ]
-        return tf.strings.to_hash_bucket_fast(joined, 2**62), clicks, ids[0], ids[1]
+        bad = {}
+        ts = dense[F.EVENT_TS][:, 0]
+        lo, hi = rules.day_start - rules.tolerance_s, rules.day_start + 86400 + rules.tolerance_s
+        bad["event_ts_out_of_day"] = ((ts < lo) | (ts >= hi), tf.strings.as_string(ts))
+        for key in (F.USER_ID, F.ITEM_ID):
+            present = tf.RaggedTensor.from_sparse(parsed[key]).row_lengths() > 0  # absent: the schema's
+            value = dense[key][:, 0]
+            length = tf.strings.length(value, unit="UTF8_CHAR")
+            bad[f"{key}_empty"] = (present & tf.equal(length, 0), value)
+            bad[f"{key}_too_long"] = (length > rules.max_id_length, tf.strings.substr(value, 0, 40))
+            odd = tf.strings.regex_full_match(value, r"(?s).*[\x00-\x1f\x7f].*|\s.*|.*\s")
+            bad[f"{key}_bad_characters"] = (odd, value)
+        found = {
+            k: (tf.reduce_sum(tf.cast(m, tf.int64)), tf.boolean_mask(v, m)[:1]) for k, (m, v) in bad.items()
+        }
+        return tf.strings.to_hash_bucket_fast(joined, 2**62), clicks, ids[0], ids[1], found
 
+    rules = rules or EventRules.of(span, 24 * 365 * 100, 10**9)
     hashes, users, items, events, clicks = [], [], [], 0, 0
+    problems: dict[str, list] = {}
     for shard in shards:
         read = 0
         check_gzip_stream(shard, folder)
         records = tf.data.TFRecordDataset(shard, compression_type="GZIP").batch(1024)
         try:
-            for batch_hashes, batch_clicks, batch_users, batch_items in records.map(keys):
+            for batch_hashes, batch_clicks, batch_users, batch_items, found in records.map(keys):
+                for kind, (count, example) in found.items():
+                    if int(count):
+                        entry = problems.setdefault(kind, [0, _shown(example.numpy()[0])])
+                        entry[0] += int(count)
                 hashes.append(batch_hashes.numpy())
                 users.append(np.unique(batch_users.numpy()))
                 items.append(np.unique(batch_items.numpy()))
@@ -167,7 +214,13 @@ def scan_span(folder: str, pattern: str, span: int) -> SpanScan:
     def distinct(parts: list) -> int:
         return len(np.unique(np.concatenate(parts))) if parts else 0
 
-    return SpanScan(span, len(shards), events, clicks, duplicates, distinct(users), distinct(items))
+    return SpanScan(span, len(shards), events, clicks, duplicates, distinct(users), distinct(items), problems)
+
+
+def _shown(value) -> str:
+    """An example value as the user should see it: decoded, control characters visible, cut short."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return repr(text[:40] + ("..." if len(text) > 40 else ""))
 
 
 def check_gzip_stream(shard: str, folder: str) -> None:
@@ -221,9 +274,25 @@ def _first_line(err: Exception) -> str:
     return message.strip(" ;'") or type(err).__name__
 
 
-def check_scan(scan: SpanScan, folder: str, max_duplicate_fraction: float) -> None:
+def check_scan(
+    scan: SpanScan, folder: str, max_duplicate_fraction: float, minimums: dict | None = None
+) -> None:
     if scan.events == 0:
         raise InputError(f"span folder {folder} holds shards but no events; re-export the night")
+    for kind, (count, example) in sorted(scan.problems.items()):
+        what = EVENT_PROBLEMS[kind]
+        extra = ""
+        if kind == "event_ts_out_of_day":
+            day = dt.datetime.strptime(str(scan.span), "%Y%m%d").date()
+            seen = dt.datetime.fromtimestamp(int(example.strip("'")), dt.timezone.utc)
+            extra = f" = {seen:%Y-%m-%d %H:%M} UTC, for the day {day}"
+            if int(example.strip("'")) == 0:
+                extra += " (event_ts 0: the exporter wrote no timestamp)"
+        raise InputError(
+            f"span {scan.span} ({folder}): {count:,} of {scan.events:,} events ({count / scan.events:.1%}) "
+            f"have {what}, e.g. {example}{extra}. Fix the export (or move the span folder out of the "
+            "data root); nothing was trained"
+        )
     if scan.clicks == 0:
         raise InputError(
             f"span {scan.span} ({folder}) has {scan.events:,} impressions and not one click: the label "
@@ -236,6 +305,16 @@ def check_scan(scan: SpanScan, folder: str, max_duplicate_fraction: float) -> No
             f"position (limit data.max_duplicate_fraction = {max_duplicate_fraction:.1%}). Deduplicate the "
             "export (a retried upload is the usual cause), or raise the limit if repeats are real"
         )
+
+    for name, least in (minimums or {}).items():
+        have = {"events": scan.events, "clicks": scan.clicks, "users": scan.users, "items": scan.items}[name]
+        if have < least:
+            counted = f"distinct {name}" if name in ("users", "items") else name
+            raise InputError(
+                f"span {scan.span} ({folder}) has only {have:,} {counted}, fewer than data.min_{name} = "
+                f"{least:,}: too few to train and evaluate a recommender on. Check the export; lower the "
+                "minimum only if such a small day is real"
+            )
 
 
 def check_baseline(config: RecpipeConfig) -> str | None:
@@ -288,6 +367,25 @@ def check_paths(config: RecpipeConfig) -> None:
                 )
 
 
+def check_schema_file(path: str) -> None:
+    """The curated schema must parse as a TFDV Schema text proto, or every span would fail to ingest with
+    an error that does not name it."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    fix = "Restore it (git checkout schema/schema.pbtxt) or fix the line named"
+    try:
+        text = storage.read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"schema file {path} is not UTF-8 text ({err}). {fix}") from None
+    try:
+        schema = text_format.Parse(text, schema_pb2.Schema())
+    except text_format.ParseError as err:
+        raise InputError(f"schema file {path} does not parse as a TFDV schema: {err}. {fix}") from None
+    if not schema.feature:
+        raise InputError(f"schema file {path} defines no features. {fix}")
+
+
 def check_inputs(config: RecpipeConfig, today: dt.date | None = None) -> SpanScan:
     """Everything a night needs before TFX starts; raises InputError with the fix."""
     from components.serving_layout import check_writable
@@ -296,6 +394,7 @@ def check_inputs(config: RecpipeConfig, today: dt.date | None = None) -> SpanSca
     root = config.data.root
     if not storage.exists(config.schema_file):
         raise InputError(f"schema file not found: {config.schema_file} (set schema_dir in the config)")
+    check_schema_file(config.schema_file)
     if not storage.isdir(root):
         raise InputError(
             f"data root {root} does not exist: expected folders span-YYYYMMDD/ holding "
@@ -324,7 +423,15 @@ def check_inputs(config: RecpipeConfig, today: dt.date | None = None) -> SpanSca
 
 def check_span(config: RecpipeConfig, span: int) -> SpanScan:
     """One span's streaming scan and its checks (tonight's, or an earlier one a training window needs)."""
-    folder = storage.join(config.data.root, f"span-{span}")
-    scan = scan_span(folder, config.data.file_pattern, span)
-    check_scan(scan, folder, config.data.max_duplicate_fraction)
+    data = config.data
+    folder = storage.join(data.root, f"span-{span}")
+    rules = EventRules.of(span, data.event_ts_tolerance_hours, data.max_id_length)
+    scan = scan_span(folder, data.file_pattern, span, rules)
+    minimums = {
+        "events": data.min_events,
+        "clicks": data.min_clicks,
+        "users": data.min_users,
+        "items": data.min_items,
+    }
+    check_scan(scan, folder, data.max_duplicate_fraction, minimums)
     return scan

@@ -99,12 +99,26 @@ class RestModel:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return json.loads(response.read())
+                body = response.read()
+            return json.loads(body)
+        except json.JSONDecodeError:
+            shown = body[:200].decode(errors="replace")
+            raise RuntimeError(
+                f"TF Serving at {self.url} answered with a body that is not JSON ({shown!r}); is the endpoint "
+                "a TF Serving REST port?"
+            ) from None
+        except TimeoutError:
+            raise RuntimeError(
+                f"TF Serving at {self.url} did not answer within {self.timeout_s:g} s; check the endpoint and "
+                "that the server is up"
+            ) from None
         except urllib.error.HTTPError as err:
             detail = err.read().decode(errors="replace")[:500]
             raise RuntimeError(f"TF Serving at {self.url} answered HTTP {err.code}: {detail}") from None
         except urllib.error.URLError as err:
             raise RuntimeError(f"cannot reach TF Serving at {self.url}: {err.reason}") from None
+        except OSError as err:  # reset or refused mid-request
+            raise RuntimeError(f"TF Serving at {self.url} dropped the request: {err}") from None
 
 
 def _user_request(model, signature: str, user_id: str, device: str, event_ts: int | None, **extra) -> dict:
@@ -122,10 +136,13 @@ def recommend(
     event_ts: int | None = None,
 ) -> list[tuple[str, float]]:
     """Top-k (item_id, score) for one user through the `recommend` signature."""
+    from components.recommend import PAD_ITEM_ID
+
     out = _user_request(
         model, "recommend", user_id, device, event_ts, k=k, exclude_item_ids=list(exclude or [])
     )
-    return list(zip(out["item_ids"][0], out["scores"][0], strict=True))
+    pairs = zip(out["item_ids"][0], out["scores"][0], strict=True)
+    return [(item, score) for item, score in pairs if item != PAD_ITEM_ID]  # padding: fewer items left
 
 
 def score_items(

@@ -33,7 +33,7 @@ def _event(i: int, **changes) -> dict:
     event = {
         "user_id": f"u{i % 50}",
         "item_id": f"i{i % 40}",
-        "event_ts": 1704153600 + i,
+        "event_ts": 1704240000 + i,  # 2024-01-03 00:00 UTC: the day of the spans these tests write
         "clicked": int(i % 7 == 0),
         "position": i % 10,
         "device": "mobile",
@@ -67,11 +67,11 @@ def _snapshot(root: str) -> dict[str, bytes]:
 
 
 def _run_stops(night, *words: str, extra: tuple[str, ...] = ()) -> str:
-    """`recpipe run` exits 1 with all `words` in its message; serving unchanged; no component ran."""
+    """`recpipe run` exits 3 (bad input) with all `words` in its message; serving unchanged; no component ran."""
     _, config, path = night
     before = _snapshot(config.serving.root)
     result = CliRunner().invoke(cli, ["run", "--config", str(path), *extra])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output
     message = " ".join(result.output.split())  # rich may wrap; compare words
     for word in words:
         assert word in message, message
@@ -172,7 +172,7 @@ def test_an_unwritable_serving_path_stops_before_training(night, tmp_path):
     config = night[1].with_overrides(**{"serving.root": str(blocker / "serving")})
     night[2].write_text(yaml.safe_dump(config.model_dump()))
     result = CliRunner().invoke(cli, ["run", "--config", str(night[2])])
-    assert result.exit_code == 1
+    assert result.exit_code == 3, "bad input"
     message = " ".join(result.output.split())
     assert "a-file/serving is not writable" in message and "checked before training" in message
     assert not Path(config.metadata_path).exists()
@@ -329,3 +329,88 @@ def test_a_zero_byte_shard_beside_good_ones_stops_the_night(night):
     empty = _span_dir(night[0]) / "part-00009.tfrecord.gz"
     empty.write_bytes(b"")
     _run_stops(night, str(empty), "is empty (0 bytes)", "export of this shard failed")
+
+
+def _night_of(night, events: list[dict]) -> None:
+    """Replace span 20240103 with these events (the newest span, so it is tonight's)."""
+    data = night[0]
+    shutil.rmtree(_span_dir(data, 20240103), ignore_errors=True)
+    with SpanWriter(data, dt.date(2024, 1, 3)) as writer:
+        for event in events:
+            writer.write(to_example(event))
+
+
+def test_events_far_from_the_spans_day_are_refused_with_the_fraction_and_an_example(night):
+    in_2030, in_1970 = 1893456000, 86400
+    _night_of(
+        night, [_event(i, event_ts=(in_1970 + i) if i % 20 == 0 else (in_2030 + i)) for i in range(300)]
+    )
+    _run_stops(
+        night,
+        "span 20240103",
+        "300 of 300 events (100.0%)",
+        "outside the span's day",
+        "for the day 2024-01-03",
+    )
+
+
+def test_all_zero_timestamps_are_named_as_missing_timestamps_not_duplicates(night):
+    _night_of(night, [_event(i, event_ts=0) for i in range(300)])
+    message = _run_stops(night, "event_ts 0: the exporter wrote no timestamp")
+    assert "Deduplicate" not in message
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"user_id": ""}, ["have an empty user_id", "e.g. ''"]),
+        ({"user_id": "u\t1"}, ["user_id with control characters", "'u\\t1'"]),
+        ({"item_id": " i1"}, ["item_id with control characters", "leading/trailing spaces"]),
+        ({"item_id": "x" * 10_000}, ["item_id longer than data.max_id_length"]),
+    ],
+    ids=["empty", "tab", "leading-space", "10k-chars"],
+)
+def test_bad_ids_are_refused_with_the_fraction_and_an_example(night, change, words):
+    _night_of(night, [_event(i, **(change if i % 10 == 0 else {})) for i in range(300)])
+    _run_stops(night, "span 20240103", "30 of 300 events (10.0%)", *words)
+
+
+def test_unicode_and_emoji_ids_are_legal(night):
+    from pipeline.preflight import check_span
+
+    _night_of(night, [_event(i, user_id=f"ユーザー{i % 50}", item_id=f"🎬{i % 40}") for i in range(300)])
+    scan = check_span(night[1], 20240103)
+    assert scan.users == 50 and scan.items == 40 and not scan.problems
+
+
+@pytest.mark.parametrize(
+    "events, words",
+    [
+        ([_event(i, item_id="i1") for i in range(300)], ["only 1 distinct items", "data.min_items = 10"]),
+        ([_event(i) for i in range(5)], ["only 5 events", "data.min_events = 100"]),
+    ],
+    ids=["one-item", "five-events"],
+)
+def test_degenerate_spans_stop_before_training_naming_the_count(night, events, words):
+    _night_of(night, events)
+    _run_stops(night, "span 20240103", *words)
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"\xff\xfe garbage \x00\x01", ["is not UTF-8 text"]),
+        (
+            b"feature { name: 'user_id' type: BYTES \n this is not a schema",
+            ["does not parse as a TFDV schema"],
+        ),
+    ],
+    ids=["binary", "broken-text"],
+)
+def test_a_garbage_schema_file_is_named_with_the_parse_error(night, tmp_path, content, words):
+    schema_dir = tmp_path / "schema"
+    schema_dir.mkdir()
+    (schema_dir / "schema.pbtxt").write_bytes(content)
+    config = night[1].with_overrides(schema_dir=str(schema_dir))
+    night[2].write_text(yaml.safe_dump(config.model_dump()))
+    _run_stops(night, f"schema file {schema_dir / 'schema.pbtxt'}", *words, "Restore it")

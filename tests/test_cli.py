@@ -58,14 +58,14 @@ def _write_config(tmp_path, data_root):
 def test_run_without_data_says_how_to_make_some(run_cli, tmp_path):
     (tmp_path / "empty").mkdir()
     result = run_cli("run", "--config", _write_config(tmp_path, tmp_path / "empty"))
-    assert result.exit_code == 1
+    assert result.exit_code == 3, "bad input"
     assert "no click-log spans under" in result.output and "recpipe generate" in result.output
 
 
 def test_run_on_a_missing_span_lists_what_exists(run_cli, tmp_path):
     run_cli("generate", "--out", tmp_path / "log", "--days", 2, "--events-per-day", 50)
     result = run_cli("run", "--config", _write_config(tmp_path, tmp_path / "log"), "--span", "20991231")
-    assert result.exit_code == 1
+    assert result.exit_code == 3, "bad input"
     assert "span 20991231 not found" in result.output and "20240101 .. 20240102" in result.output
 
 
@@ -93,3 +93,58 @@ def test_rollback_says_what_it_did(run_cli, tmp_path):
     assert list_versions(base) == [100]
     again = run_cli("rollback", "--config", config)
     assert again.exit_code == 1 and "nothing older to roll back to" in again.output
+
+
+def _silent_server():
+    """Accepts connections and never answers."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held = []
+    threading.Thread(target=lambda: held.append(listener.accept()), daemon=True).start()
+    return listener, held, f"http://127.0.0.1:{listener.getsockname()[1]}"  # held: the open connection
+
+
+def test_an_endpoint_that_never_answers_is_one_line_and_exit_1(run_cli, monkeypatch):
+    from pipeline import serving
+
+    monkeypatch.setattr(
+        serving.RestModel.__init__, "__defaults__", (2.0,)
+    )  # the wait, shortened for the test
+    listener, _held, endpoint = _silent_server()
+    try:
+        result = run_cli("recommend", "--endpoint", endpoint, "--user", "u1")
+    finally:
+        listener.close()
+    assert result.exit_code == 1
+    assert "did not answer within 2 s" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_an_endpoint_answering_something_that_is_not_json_is_one_line_and_exit_1(run_cli):
+    from http.server import BaseHTTPRequestHandler
+
+    from helpers import serve_in_thread
+
+    class NotTFServing(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = b"<html>login required</html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server, endpoint = serve_in_thread(NotTFServing)
+    try:
+        result = run_cli("predict", "--endpoint", endpoint, "--user", "u1", "--items", "i1")
+    finally:
+        server.shutdown()
+    assert result.exit_code == 1, result.output
+    assert "not JSON" in result.output and "<html>login required" in result.output
+    assert "Traceback" not in result.output

@@ -110,3 +110,37 @@ def test_a_push_killed_mid_copy_shows_no_version_and_the_next_push_is_clean(tmp_
     assert list_versions(serving / "rec") == [old.version, again.version]
     assert push_record(Path(again.path))["model_uri"] == "/mlmd/new"
     assert not [p for p in (serving / "rec").iterdir() if p.name.startswith(".")], "leftovers cleaned"
+
+
+@pytest.mark.e2e
+def test_sigterm_during_training_says_what_was_interrupted_and_leaves_nothing_running(tmp_path):
+    from ml_metadata.proto import metadata_store_pb2
+
+    from pipeline.mlmd import open_store
+
+    data = tmp_path / "data"
+    generate(data, SyntheticSpec(days=1, events_per_day=3000, seed=5, users=200, items=100))
+    config = make_config(tmp_path, data, **{"trainer.epochs": 200})
+    path = tmp_path / "night.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump()))
+    trainer_out = Path(config.pipeline_root) / "Trainer"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "run", "--config", str(path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    _wait_for(trainer_out.exists, 300, "the Trainer started", proc)
+    time.sleep(3.0)  # inside the epochs
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    message = " ".join(output.split())
+    assert proc.returncode == 143, output[-3000:]
+    assert "interrupted (SIGTERM received) while running Trainer" in message, output[-3000:]
+    assert "reused from the cache" in message and not list_versions(config.serving_model_dir)
+    store = open_store(config)
+    running = [
+        e for e in store.get_executions() if e.last_known_state == metadata_store_pb2.Execution.RUNNING
+    ]
+    assert not running, "no execution is left RUNNING in MLMD"

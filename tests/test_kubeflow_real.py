@@ -136,3 +136,4 @@ def test_three_nights_on_mysql_and_object_storage(cluster, capfd):
         for name in storage.files(config.history_dir)
     ]
     assert not [t for t in texts if password in t]
+    assert "recpipe validate-data: the night ended drift (exit 4)" in out + err, "KFP sees a refused night"

@@ -161,13 +161,32 @@ def test_recommend_ranks_the_whole_catalogue_in_graph_consistently_with_serving_
     stranger, stranger_scores = recommend("someone-never-seen", 5)
     assert len(stranger) == 5 and all(0 <= p <= 1 for p in stranger_scores)
 
+    # Exclusions that leave fewer than k items: padding, never an excluded item.
+    catalogue = sorted(item_meta)
+    nothing_left, pad_scores = recommend(user, 10, exclude=catalogue)
+    assert set(nothing_left) == {""} and set(pad_scores.tolist()) == {-1.0}
+    three_left, _ = recommend(user, 6, exclude=[i for i in catalogue if i not in items[:3]])
+    assert sorted(three_left[:3]) == sorted(items[:3]) and three_left[3:] == ["", "", ""]
+
+    # ... and every client drops the padding: the REST mapping's answer through the CLI's recommend().
+    from pipeline.serving import recommend as ask
+
+    class OverRest:
+        def predict(self, body):
+            return json.loads(json.dumps(predict_rest(version_dir, body)))  # as it travels over HTTP
+
+    assert ask(OverRest(), user, 10, "mobile", catalogue, ts) == []
+    assert sorted(
+        i for i, _ in ask(OverRest(), user, 6, "mobile", [i for i in catalogue if i not in items[:3]], ts)
+    ) == sorted(items[:3])
+
 
 def test_rerunning_a_night_that_pushed_does_not_push_the_same_model_again(night1):
     config, _, _ = night1
     versions = list_versions(config.serving_model_dir)
     summary = run_pipeline(config.with_overrides(**{"data.span": DAY1}))
     assert summary.node_states["Trainer"] == "CACHED"
-    assert not summary.pushed and "already the served version" in summary.push_reason
+    assert not summary.pushed and "already served as version" in summary.push_reason
     assert list_versions(config.serving_model_dir) == versions
 
 
@@ -297,6 +316,12 @@ def test_each_gate_alone_can_refuse_and_then_nothing_is_pushed(night2, overrides
     assert list_versions(config.serving_model_dir) == versions
     assert _tree_digest(latest_version_dir(config.serving_model_dir)) == served
 
+    # `recpipe run` tells a scheduler the night was refused (exit 4), not that it shipped (0) or broke (1).
+    config_file = Path(config.run_root).parent / f"refused-{failing}.yaml"
+    config_file.write_text(yaml.safe_dump(config.model_dump()))
+    result = CliRunner().invoke(cli, ["run", "--config", str(config_file)])
+    assert result.exit_code == 4, result.output
+
 
 def test_serving_check_blocks_a_model_over_its_latency_budget(night2):
     config, _ = night2
@@ -374,7 +399,7 @@ def test_a_broken_baseline_model_stops_the_night_and_serving_is_untouched(night2
     finally:
         saved_model.write_bytes(original)
     message = " ".join(result.output.split())
-    assert result.exit_code == 1
+    assert result.exit_code == 3, "bad input"
     assert "the last blessed model" in message and "baseline every new model must beat" in message
     assert ("cannot be read" if damage == "corrupt" else "no serving_tf_example signature") in message
     assert list_versions(config.serving_model_dir) == versions
