@@ -46,10 +46,57 @@ def describe(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list[str
     return lines
 
 
+def split_counts(statistics_artifact) -> dict[str, dict[str, int]]:
+    """{split: {events, clicks, users, items}} from StatisticsGen's output."""
+    from tensorflow_data_validation import load_stats_binary
+
+    from components import features as F
+
+    counts = {}
+    for split in artifact_utils.decode_split_names(statistics_artifact.split_names):
+        path = os.path.join(artifact_utils.get_split_uri([statistics_artifact], split), "FeatureStats.pb")
+        stats = load_stats_binary(path).datasets[0]
+        found = {"events": int(stats.num_examples), "clicks": 0, "users": 0, "items": 0}
+        for feature in stats.features:
+            name = feature.path.step[0] if feature.path.step else feature.name
+            if name == F.USER_ID:
+                found["users"] = int(feature.string_stats.unique)
+            elif name == F.ITEM_ID:
+                found["items"] = int(feature.string_stats.unique)
+            elif name == F.LABEL:
+                num = feature.num_stats
+                found["clicks"] = round(num.mean * num.common_stats.num_non_missing)
+        counts[split] = found
+    return counts
+
+
+def too_small(counts: dict[str, dict[str, int]], minimums: dict[str, int]) -> list[str]:
+    return [
+        f"[{split}] split: only {have[name]:,} {'distinct ' if name in ('users', 'items') else ''}{name}, "
+        f"fewer than data.min_{name} = {least:,}"
+        for split, have in sorted(counts.items())
+        for name, least in minimums.items()
+        if have[name] < least
+    ]
+
+
 @tfx.dsl.components.component
 def AnomalyGate(
     anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
+    statistics: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleStatistics],
+    min_events: tfx.dsl.components.Parameter[int] = 0,
+    min_clicks: tfx.dsl.components.Parameter[int] = 0,
+    min_users: tfx.dsl.components.Parameter[int] = 0,
+    min_items: tfx.dsl.components.Parameter[int] = 0,
 ) -> None:
+    minimums = {"events": min_events, "clicks": min_clicks, "users": min_users, "items": min_items}
+    small = too_small(split_counts(statistics), minimums)
+    if small:
+        raise DataAnomaliesError(
+            "a split of the night's span is too small to train and evaluate a recommender on; nothing was "
+            "trained or pushed.\n  " + "\n  ".join(small) + "\nCheck the export (or the split settings, "
+            "data.train_buckets / eval_buckets); lower a minimum only if such a small day is real."
+        )
     problems = describe(read_anomalies(anomalies))
     if problems:
         raise DataAnomaliesError(

@@ -23,15 +23,13 @@ from components.example_gen import ImportExampleGen
 from components.serving_check import ServingCheck
 from components.serving_push import ServingPusher
 from components.span_window import SpanWindowStrategy
+from pipeline import nodes
 from pipeline.config import RecpipeConfig
 from pipeline.mlmd import metadata_connection
 from pipeline.nightly import Night, plan_night, trainer_settings
 
 TRANSFORM_FN = "components.transform.preprocessing_fn"
 RUN_FN = "components.trainer.run_fn"
-RESOLVER_ID = "latest_blessed_model_resolver"
-WINDOW_ID = "training_window"
-PREVIOUS_STATS_ID = "previous_span_statistics"
 
 
 def code_fingerprint() -> str:
@@ -65,7 +63,7 @@ def _example_gen(config: RecpipeConfig) -> ImportExampleGen:
         ),
         output_config=tfx.proto.Output(split_config=split),
         range_config=range_config,
-    )
+    ).with_id(nodes.EXAMPLE_GEN)
 
 
 def _spans(spans: list[int], id_: str, producer, output_key: str) -> tfx.dsl.Resolver:
@@ -99,18 +97,30 @@ def create_pipeline(config: RecpipeConfig, night: Night | None = None) -> tfx.ds
     example_gen = _example_gen(config)
 
     # Describe the data, and check it against the curated schema in schema/.
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_file)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
+        nodes.STATISTICS_GEN
+    )
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_file).with_id(nodes.SCHEMA_GEN)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
-    )
+    ).with_id(nodes.EXAMPLE_VALIDATOR)
 
     # Stop the night here if the data broke the contract: nothing downstream runs.
-    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    anomaly_gate = AnomalyGate(
+        anomalies=example_validator.outputs["anomalies"],
+        statistics=statistics_gen.outputs["statistics"],
+        min_events=config.data.min_events,
+        min_clicks=config.data.min_clicks,
+        min_users=config.data.min_users,
+        min_items=config.data.min_items,
+    ).with_id(nodes.ANOMALY_GATE)
 
     # ... or if it drifted from the span before it (comparators and thresholds: schema/schema.pbtxt).
     previous_statistics = _spans(
-        [night.previous_span] if night.previous_span else [], PREVIOUS_STATS_ID, statistics_gen, "statistics"
+        [night.previous_span] if night.previous_span else [],
+        nodes.PREVIOUS_STATISTICS,
+        statistics_gen,
+        "statistics",
     )
     drift_gate = DriftGate(
         statistics=statistics_gen.outputs["statistics"],
@@ -120,10 +130,10 @@ def create_pipeline(config: RecpipeConfig, night: Night | None = None) -> tfx.ds
         enabled=int(config.drift.enabled),
         span=night.span,
         previous_span=night.previous_span or 0,
-    )
+    ).with_id(nodes.DRIFT_GATE)
 
     # The training window: earlier spans ingested on earlier nights (or tonight's span alone).
-    window = _spans(list(night.train_spans or (night.span,)), WINDOW_ID, example_gen, "examples")
+    window = _spans(list(night.train_spans or (night.span,)), nodes.TRAINING_WINDOW, example_gen, "examples")
 
     # Vocabularies, normalisation and buckets; the same graph is embedded in the served model.
     transform = tfx.components.Transform(
@@ -132,7 +142,7 @@ def create_pipeline(config: RecpipeConfig, night: Night | None = None) -> tfx.ds
         preprocessing_fn=TRANSFORM_FN,
         custom_config={**config.transform.model_dump(), "code": fingerprint},
         disable_statistics=not config.transform.statistics,
-    )
+    ).with_id(nodes.TRANSFORM)
     transform.add_upstream_node(anomaly_gate)
     transform.add_upstream_node(drift_gate)
 
@@ -151,14 +161,14 @@ def create_pipeline(config: RecpipeConfig, night: Night | None = None) -> tfx.ds
             "kubeflow_image": config.kubeflow.image,
             "code": fingerprint,
         },
-    )
+    ).with_id(nodes.TRAINER)
 
     # The last blessed model is the baseline a new model must not fall behind.
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id(RESOLVER_ID)
+    ).with_id(nodes.BLESSED_MODEL_RESOLVER)
 
     # Bless only if AUC and NDCG@k clear their bars and do not regress against the baseline, measured
     # on the newest span: all of it when it was not trained on, else its held-out eval split.
@@ -168,7 +178,7 @@ def create_pipeline(config: RecpipeConfig, night: Night | None = None) -> tfx.ds
     if config.evaluation.max_examples:  # a fixed sample of users, so the Evaluator's memory is bounded
         eval_sample = EvalSample(
             examples=eval_examples, splits=",".join(eval_splits), max_examples=config.evaluation.max_examples
-        )
+        ).with_id(nodes.EVAL_SAMPLE)
         eval_sample.add_upstream_node(anomaly_gate)
         eval_sample.add_upstream_node(drift_gate)
         eval_examples = eval_sample.outputs["sampled"]
@@ -179,7 +189,7 @@ def create_pipeline(config: RecpipeConfig, night: Night | None = None) -> tfx.ds
         baseline_model=model_resolver.outputs["model"],
         schema=schema_gen.outputs["schema"],
         eval_config=build_eval_config(**config.evaluation.model_dump(exclude={"max_examples"})),
-    )
+    ).with_id(nodes.EVALUATOR)
 
     # Load the candidate as TF Serving would, replay its warm-up requests, check shapes and p99 latency.
     serving_check = ServingCheck(
@@ -187,7 +197,7 @@ def create_pipeline(config: RecpipeConfig, night: Night | None = None) -> tfx.ds
         blessing=evaluator.outputs["blessing"],
         latency_budget_ms=config.serving.latency_budget_ms,
         repeats=config.serving.check_repeats,
-    )
+    ).with_id(nodes.SERVING_CHECK)
 
     # Only a model blessed by both: a new version under <serving root>/<model name>/, appearing atomically.
     pusher = ServingPusher(
@@ -198,7 +208,7 @@ def create_pipeline(config: RecpipeConfig, night: Night | None = None) -> tfx.ds
         model_name=config.serving.model_name,
         keep_versions=config.serving.keep_versions,
         base_path_in_server=config.serving.base_path_in_server or "",
-    ).with_id("Pusher")
+    ).with_id(nodes.PUSHER)
 
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,

@@ -16,6 +16,7 @@ from typing import Any
 
 from components import storage
 from components.serving_layout import ALREADY_SERVED
+from pipeline import nodes
 from pipeline.config import RecpipeConfig
 
 # status -> meaning, in the order a night can end
@@ -86,9 +87,9 @@ def status_of(summary, failure: BaseException | None) -> str:
     if isinstance(failure, IngestError):  # an earlier span's data, not tonight's: tonight is not blocked
         return "failed"
     states = summary.node_states if summary else {}
-    if states.get("AnomalyGate") == "FAILED":
+    if states.get(nodes.ANOMALY_GATE) == "FAILED":
         return "anomalies"
-    if states.get("DriftGate") == "FAILED":
+    if states.get(nodes.DRIFT_GATE) == "FAILED":
         return "drift"
     if failure is not None:
         return "failed"

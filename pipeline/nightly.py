@@ -16,13 +16,8 @@ import dataclasses
 import os
 
 from pipeline.config import RecpipeConfig
+from pipeline.nodes import INGEST
 from pipeline.preflight import InputError
-
-EXAMPLE_GEN = "ImportExampleGen"
-# The partial run that ingests and validates one earlier span (the schema is imported again: a partial
-# run takes a skipped node's outputs from the previous run, and the first night has none).
-INGEST_FROM = [EXAMPLE_GEN, "ImportSchemaGen"]
-INGEST_TO = ["AnomalyGate"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +150,7 @@ def ingest(config: RecpipeConfig, night: Night) -> list[int]:
     for span in missing:
         check_span(config, span)
         span_config = config.with_overrides(**{"data.span": span})
-        options = tfx_pipeline.RunOptions(from_nodes=INGEST_FROM, to_nodes=INGEST_TO)
+        options = tfx_pipeline.RunOptions(from_nodes=list(INGEST.from_nodes), to_nodes=list(INGEST.to_nodes))
         try:
             tfx.orchestration.LocalDagRunner().run(
                 create_pipeline(span_config, Night(span=span)), run_options=options

@@ -1,11 +1,30 @@
-"""The night's node ranges: the Kubeflow phases in order, each a slice of the one night (pipeline/night.py).
+"""Every node id of the pipeline, and the night's node ranges: the Kubeflow phases in order, each a slice of
+the one night (pipeline/night.py).
 
-Light on purpose (no TFX import): the config validates phase names against this table.
+Light on purpose (no TFX import): the config validates phase names against this table. The factory gives
+each component its id from here, and every reader of MLMD (summaries, history, the planner) names nodes
+with these constants, so a node id is written once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+
+EXAMPLE_GEN = "ImportExampleGen"
+STATISTICS_GEN = "StatisticsGen"
+SCHEMA_GEN = "ImportSchemaGen"
+EXAMPLE_VALIDATOR = "ExampleValidator"
+ANOMALY_GATE = "AnomalyGate"
+PREVIOUS_STATISTICS = "previous_span_statistics"
+DRIFT_GATE = "DriftGate"
+TRAINING_WINDOW = "training_window"
+TRANSFORM = "Transform"
+TRAINER = "Trainer"
+BLESSED_MODEL_RESOLVER = "latest_blessed_model_resolver"
+EVAL_SAMPLE = "EvalSample"
+EVALUATOR = "Evaluator"
+SERVING_CHECK = "ServingCheck"
+PUSHER = "Pusher"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,17 +48,21 @@ WHOLE_NIGHT = NodeRange()
 PHASES: dict[str, NodeRange | None] = {
     "resolve-night": None,
     "validate-data": NodeRange(
-        ("ImportExampleGen", "ImportSchemaGen"),
-        ("AnomalyGate", "DriftGate"),
+        (EXAMPLE_GEN, SCHEMA_GEN),
+        (ANOMALY_GATE, DRIFT_GATE),
         starts_night=True,
         ends_night=False,
     ),
     "train-evaluate": NodeRange(
-        ("training_window", "Transform", "latest_blessed_model_resolver", "EvalSample"),
-        ("Evaluator",),
+        (TRAINING_WINDOW, TRANSFORM, BLESSED_MODEL_RESOLVER, EVAL_SAMPLE),
+        (EVALUATOR,),
         starts_night=False,
         ends_night=False,
     ),
-    "check-and-push": NodeRange(("ServingCheck",), ("Pusher",), starts_night=False, ends_night=True),
+    "check-and-push": NodeRange((SERVING_CHECK,), (PUSHER,), starts_night=False, ends_night=True),
     "report": None,
 }
+
+# The partial run that ingests and validates one earlier span (the schema is imported again: a partial
+# run takes a skipped node's outputs from the previous run, and the first night has none).
+INGEST = NodeRange((EXAMPLE_GEN, SCHEMA_GEN), (ANOMALY_GATE,), starts_night=False, ends_night=False)

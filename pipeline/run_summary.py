@@ -13,6 +13,7 @@ from typing import Any
 from ml_metadata.proto import metadata_store_pb2
 
 from components import storage
+from pipeline import nodes
 from pipeline.config import RecpipeConfig
 from pipeline.mlmd import open_store
 
@@ -179,7 +180,7 @@ def validated_spans(config: RecpipeConfig) -> set[int]:
     from components.anomaly_gate import describe, read_anomalies
 
     found: dict[int, bool] = {}
-    for span, artifact in _node_artifacts(config, "ExampleValidator", "ExampleAnomalies"):
+    for span, artifact in _node_artifacts(config, nodes.EXAMPLE_VALIDATOR, "ExampleAnomalies"):
         found[span] = not describe(read_anomalies(_as_tfx_artifact(artifact, "ExampleAnomalies")))
     return {span for span, clean in found.items() if clean}
 
@@ -215,17 +216,17 @@ def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
     summary.node_seconds = {node: end - start for node, (start, end) in summary.node_windows.items()}
     types = {t.id: t.name for t in store.get_artifact_types()}
 
-    if examples := _typed(types, outputs.get("ImportExampleGen", []), "Examples"):
+    if examples := _typed(types, outputs.get(nodes.EXAMPLE_GEN, []), "Examples"):
         summary.span = _prop(examples, "span")
-    if stats := _typed(types, outputs.get("StatisticsGen", []), "ExampleStatistics"):
+    if stats := _typed(types, outputs.get(nodes.STATISTICS_GEN, []), "ExampleStatistics"):
         summary.split_counts = _split_counts(stats.uri)
-    if anomalies := _typed(types, outputs.get("ExampleValidator", []), "ExampleAnomalies"):
+    if anomalies := _typed(types, outputs.get(nodes.EXAMPLE_VALIDATOR, []), "ExampleAnomalies"):
         summary.anomalies = describe(read_anomalies(_as_tfx_artifact(anomalies, "ExampleAnomalies")))
-    if model := _typed(types, outputs.get("Trainer", []), "Model"):
+    if model := _typed(types, outputs.get(nodes.TRAINER, []), "Model"):
         summary.model_uri = model.uri
-    if model_run := _typed(types, outputs.get("Trainer", []), "ModelRun"):
+    if model_run := _typed(types, outputs.get(nodes.TRAINER, []), "ModelRun"):
         summary.train_metrics = _train_metrics(model_run.uri)
-    if evaluation := _typed(types, outputs.get("Evaluator", []), "ModelEvaluation"):
+    if evaluation := _typed(types, outputs.get(nodes.EVALUATOR, []), "ModelEvaluation"):
         summary.evaluation_uri = evaluation.uri
         overall, summary.slice_auc = _metrics(evaluation.uri)
         if ("example_count", "candidate") in overall:
@@ -247,13 +248,13 @@ def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
                 ev.max_ndcg_drop,
             ),
         ]
-    if blessing := _typed(types, outputs.get("Evaluator", []), "ModelBlessing"):
+    if blessing := _typed(types, outputs.get(nodes.EVALUATOR, []), "ModelBlessing"):
         summary.blessed = bool(_prop(blessing, "blessed"))
-    if infra := _typed(types, outputs.get("ServingCheck", []), "InfraBlessing"):
+    if infra := _typed(types, outputs.get(nodes.SERVING_CHECK, []), "InfraBlessing"):
         summary.serving_check = ("passed: " if _prop(infra, "blessed") else "FAILED: ") + (
             _prop(infra, "reason") or ""
         )
-    if pushed := _typed(types, outputs.get("Pusher", []), "PushedModel"):
+    if pushed := _typed(types, outputs.get(nodes.PUSHER, []), "PushedModel"):
         summary.pushed = bool(_prop(pushed, "pushed"))
         summary.pushed_path = _prop(pushed, "pushed_destination") or None
         summary.push_reason = _prop(pushed, "reason") or None

@@ -414,3 +414,36 @@ def test_a_garbage_schema_file_is_named_with_the_parse_error(night, tmp_path, co
     config = night[1].with_overrides(schema_dir=str(schema_dir))
     night[2].write_text(yaml.safe_dump(config.model_dump()))
     _run_stops(night, f"schema file {schema_dir / 'schema.pbtxt'}", *words, "Restore it")
+
+
+def test_a_split_too_small_to_evaluate_on_is_named_with_the_count():
+    """The span passes pre-flight's minimums, but hash-splitting leaves one split too small."""
+    from components.anomaly_gate import too_small
+
+    counts = {
+        "train": {"events": 950, "clicks": 90, "users": 60, "items": 40},
+        "eval": {"events": 50, "clicks": 4, "users": 30, "items": 25},
+    }
+    minimums = {"events": 100, "clicks": 10, "users": 10, "items": 10}
+    assert too_small(counts, minimums) == [
+        "[eval] split: only 50 events, fewer than data.min_events = 100",
+        "[eval] split: only 4 clicks, fewer than data.min_clicks = 10",
+    ]
+
+
+def test_split_counts_are_read_from_statisticsgen_output(tmp_path):
+    import tensorflow_data_validation as tfdv
+    from tfx.types import artifact_utils, standard_artifacts
+
+    from components.anomaly_gate import split_counts
+
+    with SpanWriter(tmp_path / "log", dt.date(2024, 1, 3)) as writer:
+        for i in range(300):
+            writer.write(to_example(_event(i)))
+    stats = tfdv.generate_statistics_from_tfrecord(str(tmp_path / "log" / "span-20240103" / "part-*"))
+    artifact = standard_artifacts.ExampleStatistics()
+    artifact.uri = str(tmp_path / "stats")
+    artifact.split_names = artifact_utils.encode_split_names(["eval"])
+    (tmp_path / "stats" / "Split-eval").mkdir(parents=True)
+    (tmp_path / "stats" / "Split-eval" / "FeatureStats.pb").write_bytes(stats.SerializeToString())
+    assert split_counts(artifact) == {"eval": {"events": 300, "clicks": 43, "users": 50, "items": 40}}
