@@ -215,7 +215,7 @@ def run(config_path: str, runner: str, span: str | None, data_root: str | None) 
         if isinstance(err.__cause__, Interrupted):
             running = [n for n, s in err.summary.node_states.items() if s not in ("COMPLETE", "CACHED")]
             _fail(
-                f"interrupted ({err.__cause__}) while running {', '.join(running) or 'the pipeline'}; nothing was "
+                f"interrupted by SIGTERM while running {', '.join(running) or 'the pipeline'}; nothing was "
                 "pushed. Run the same command again: components that finished are reused from the cache",
                 128 + 15,
             )

@@ -137,7 +137,7 @@ def test_sigterm_during_training_says_what_was_interrupted_and_leaves_nothing_ru
     output, _ = proc.communicate(timeout=120)
     message = " ".join(output.split())
     assert proc.returncode == 143, output[-3000:]
-    assert "interrupted (SIGTERM received) while running Trainer" in message, output[-3000:]
+    assert "interrupted by SIGTERM while running Trainer" in message, output[-3000:]
     assert "reused from the cache" in message and not list_versions(config.serving_model_dir)
     store = open_store(config)
     running = [
