@@ -355,6 +355,7 @@ def test_anomalous_span_stops_before_training_and_serving_is_untouched(night2, t
 
     with SpanWriter(bad_root, dt.date(2024, 1, 3)) as writer:
         for i, e in enumerate(events):
+            e = {**e, F.EVENT_TS: e[F.EVENT_TS] + 86400}  # day 2's events, moved to the day of this span
             if i % 50 == 0:
                 e = {**e, F.DEVICE: "smartwatch", F.ITEM_PRICE: -5.0}
             writer.write(to_example(e))
