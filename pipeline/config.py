@@ -70,6 +70,16 @@ class DataConfig(_Strict):
         1, ge=0, description="A span dated more than this many days after today (UTC) stops the night."
     )
 
+    @property
+    def minimums(self) -> dict[str, int]:
+        """The smallest span (pre-flight) and split (AnomalyGate) a night trains on, by what is counted."""
+        return {
+            "events": self.min_events,
+            "clicks": self.min_clicks,
+            "users": self.min_users,
+            "items": self.min_items,
+        }
+
     @field_validator("span")
     @classmethod
     def _span_is_a_date(cls, v: Any) -> Any:

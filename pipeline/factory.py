@@ -109,10 +109,7 @@ def create_pipeline(config: RecpipeConfig, night: Night | None = None) -> tfx.ds
     anomaly_gate = AnomalyGate(
         anomalies=example_validator.outputs["anomalies"],
         statistics=statistics_gen.outputs["statistics"],
-        min_events=config.data.min_events,
-        min_clicks=config.data.min_clicks,
-        min_users=config.data.min_users,
-        min_items=config.data.min_items,
+        **{f"min_{name}": least for name, least in config.data.minimums.items()},
     ).with_id(nodes.ANOMALY_GATE)
 
     # ... or if it drifted from the span before it (comparators and thresholds: schema/schema.pbtxt).

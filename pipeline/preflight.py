@@ -427,11 +427,5 @@ def check_span(config: RecpipeConfig, span: int) -> SpanScan:
     folder = storage.join(data.root, f"span-{span}")
     rules = EventRules.of(span, data.event_ts_tolerance_hours, data.max_id_length)
     scan = scan_span(folder, data.file_pattern, span, rules)
-    minimums = {
-        "events": data.min_events,
-        "clicks": data.min_clicks,
-        "users": data.min_users,
-        "items": data.min_items,
-    }
-    check_scan(scan, folder, data.max_duplicate_fraction, minimums)
+    check_scan(scan, folder, data.max_duplicate_fraction, data.minimums)
     return scan
