@@ -70,13 +70,22 @@ def split_counts(statistics_artifact) -> dict[str, dict[str, int]]:
     return counts
 
 
-def too_small(counts: dict[str, dict[str, int]], minimums: dict[str, int]) -> list[str]:
+def shortfalls(have: dict[str, int], minimums: dict[str, int]) -> list[str]:
+    """'only 4 clicks, fewer than data.min_clicks = 10' for each count under its minimum (a span in
+    pre-flight, a split here)."""
     return [
-        f"[{split}] split: only {have[name]:,} {'distinct ' if name in ('users', 'items') else ''}{name}, "
+        f"only {have[name]:,} {'distinct ' if name in ('users', 'items') else ''}{name}, "
         f"fewer than data.min_{name} = {least:,}"
-        for split, have in sorted(counts.items())
         for name, least in minimums.items()
         if have[name] < least
+    ]
+
+
+def too_small(counts: dict[str, dict[str, int]], minimums: dict[str, int]) -> list[str]:
+    return [
+        f"[{split}] split: {short}"
+        for split, have in sorted(counts.items())
+        for short in shortfalls(have, minimums)
     ]
 
 

@@ -537,6 +537,8 @@ def predict_cmd(
 )
 def rollback(config_path: str, to_version: int | None) -> None:
     """Make an earlier pushed version the served one (newer versions move to <serving root>/.retired/)."""
+    from components import storage
+    from components.serving_layout import RETIRED
     from components.serving_layout import rollback as roll_back
 
     try:
@@ -549,7 +551,7 @@ def rollback(config_path: str, to_version: int | None) -> None:
     moved = ", ".join(map(str, retired)) or "none"
     console.print(
         f"{config.serving.model_name}: now serving version {served}; retired {moved} to "
-        f"{Path(config.serving.root) / '.retired' / config.serving.model_name}; models.config rewritten"
+        f"{storage.join(config.serving.root, RETIRED, config.serving.model_name)}; models.config rewritten"
     )
 
 

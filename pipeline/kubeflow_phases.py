@@ -141,19 +141,16 @@ def _end_phase(phase: str, status: str, err: BaseException | str, code: int) -> 
 
 def report(config: RecpipeConfig, previous: str) -> dict[str, Any]:
     """The night's record, as the slice that ended it wrote it to the run root's history."""
-    from pipeline.history import read_history
+    from pipeline.history import new_run_id, read_history
 
     state = NightState.from_json(json.loads(previous)["state"])
-    night = state.night
-    records = [r for r in read_history(config) if r.started == state.started_at.isoformat(timespec="seconds")]
-    if night is not None:
-        records = [r for r in records if r.span == night.span] or records
+    run_id = new_run_id(state.started_at)  # the id the record of a night started then carries
+    records = [r for r in read_history(config) if r.run_id == run_id]
     if not records:
         raise LookupError(
             f"no history record of the night started {state.started} under {config.history_dir}"
         )
-    record = records[-1]
-    return {**dataclasses.asdict(record), "report": state.report_path}
+    return {**dataclasses.asdict(records[-1]), "report": state.report_path}
 
 
 def to_json(value: Any) -> str:

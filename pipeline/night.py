@@ -140,28 +140,33 @@ def run_night(
                 ingest(config, night)
             _run_nodes(config, night, nodes, runner)
         except Exception as err:  # noqa: BLE001 - recorded, then re-raised with what the run got done
-            summary = summarize(config, state.started_ms) if night else None
+            summary = _summary(config, state)
             _record(config, state, summary, err)
             if summary is None:
                 raise
             raise RunFailed(err, summary) from err
-        summary = summarize(config, state.started_ms)
-        summary.plan = night.describe()
+        summary = _summary(config, state)
         if nodes.ends_night:
             _record(config, state, summary, None)
-        summary.report_path = state.report_path
     return summary, state
+
+
+def _summary(config: RecpipeConfig, state: NightState) -> RunSummary | None:
+    """What this night's executions did, with its plan; None before the night was planned."""
+    night = state.night
+    if night is None:
+        return None
+    summary = summarize(config, state.started_ms)
+    summary.plan = night.describe()
+    return summary
 
 
 def _record(config: RecpipeConfig, state: NightState, summary: RunSummary | None, failure) -> None:
     from pipeline.history import build_record, write_record
     from pipeline.report import write_report
 
-    night = state.night
-    if summary is not None and night is not None:
-        summary.plan = night.describe()
     seconds = (dt.datetime.now(dt.timezone.utc) - state.started_at).total_seconds()
-    record = build_record(night, state.span_scan, summary, state.started_at, seconds, failure)
+    record = build_record(state.night, state.span_scan, summary, state.started_at, seconds, failure)
     write_record(config, record)
     state.report_path = write_report(config, record)
     if summary is not None:

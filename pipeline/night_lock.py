@@ -46,7 +46,7 @@ def _describe(owner_path: str) -> str:
     return f"the night started {owner.get('started')} by pid {owner.get('pid')} on {owner.get('host')}"
 
 
-def _refusal(config: RecpipeConfig, what: str, owner_path: str) -> NightLocked:
+def _refusal(what: str, owner_path: str) -> NightLocked:
     return NightLocked(
         f"{what} is in use by {_describe(owner_path)}; one night at a time may run on it. Wait for it to "
         f"finish (or raise night_lock_wait_s in the config to wait up to that long) and run again"
@@ -98,7 +98,7 @@ def _mysql_locks(config: RecpipeConfig, owner_path: str) -> Iterator[None]:
             for name, what in _lock_names(config):
                 cursor.execute("SELECT GET_LOCK(%s, %s)", (name, int(config.night_lock_wait_s)))
                 if cursor.fetchone()[0] != 1:
-                    raise _refusal(config, what, owner_path)
+                    raise _refusal(what, owner_path)
         yield
     finally:
         connection.close()  # releases every named lock this connection holds
@@ -135,7 +135,7 @@ def _file_locks(config: RecpipeConfig, owner_path: str) -> Iterator[None]:
                     break
                 except BlockingIOError:
                     if time.time() >= deadline:
-                        raise _refusal(config, what, owner_path) from None
+                        raise _refusal(what, owner_path) from None
                     time.sleep(1.0)
         yield
     finally:

@@ -115,7 +115,7 @@ def span_shards(folder: str, pattern: str) -> list[str]:
     return shards
 
 
-def scan_span(folder: str, pattern: str, span: int, rules: EventRules | None = None) -> SpanScan:
+def scan_span(folder: str, pattern: str, span: int, rules: EventRules) -> SpanScan:
     """Read every record of every shard once: integrity, click count, duplicate count."""
     import numpy as np
     import tensorflow as tf
@@ -174,18 +174,17 @@ def scan_span(folder: str, pattern: str, span: int, rules: EventRules | None = N
         }
         return tf.strings.to_hash_bucket_fast(joined, 2**62), clicks, ids[0], ids[1], found
 
-    rules = rules or EventRules.of(span, 24 * 365 * 100, 10**9)
     hashes, users, items, events, clicks = [], [], [], 0, 0
     problems: dict[str, list] = {}
     for shard in shards:
         read = 0
-        check_gzip_stream(shard, folder)
+        decompressed = check_gzip_stream(shard, folder)
         records = tf.data.TFRecordDataset(shard, compression_type="GZIP").batch(1024)
         try:
             for batch_hashes, batch_clicks, batch_users, batch_items, found in records.map(keys):
                 for kind, (count, example) in found.items():
                     if int(count):
-                        entry = problems.setdefault(kind, [0, _shown(example.numpy()[0])])
+                        entry = problems.setdefault(kind, [0, _raw(example.numpy()[0])])
                         entry[0] += int(count)
                 hashes.append(batch_hashes.numpy())
                 users.append(np.unique(batch_users.numpy()))
@@ -202,7 +201,7 @@ def scan_span(folder: str, pattern: str, span: int, rules: EventRules | None = N
                 f"{shard}: a key feature has the wrong type ({_first_line(err)}). user_id and item_id "
                 "must be bytes, event_ts, position and clicked int64 (README, click-log contract)"
             ) from None
-        if read == 0 and _has_content(shard):
+        if read == 0 and decompressed:
             raise InputError(
                 f"{shard} is not a TFRecord file (it decompresses to bytes that hold no record). Re-export "
                 f"the file, or move it out of {folder} to run the night without it"
@@ -217,14 +216,25 @@ def scan_span(folder: str, pattern: str, span: int, rules: EventRules | None = N
     return SpanScan(span, len(shards), events, clicks, duplicates, distinct(users), distinct(items), problems)
 
 
-def _shown(value) -> str:
-    """An example value as the user should see it: decoded, control characters visible, cut short."""
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return repr(text[:40] + ("..." if len(text) > 40 else ""))
+def _raw(value) -> int | str:
+    """An example as JSON can carry it (the scan travels between Kubeflow phases): an id as text, a time as int."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else int(value)
 
 
-def check_gzip_stream(shard: str, folder: str) -> None:
-    """Read the shard's gzip stream to its end-of-stream marker, checking its CRC and length.
+def _shown(kind: str, example: int | str, span: int) -> str:
+    """An example value as the user should see it: a time with its date, an id with control characters visible."""
+    if kind == "event_ts_out_of_day":
+        example = int(example)  # read as text beside the ids
+        day = dt.datetime.strptime(str(span), "%Y%m%d").date()
+        seen = dt.datetime.fromtimestamp(example, dt.timezone.utc)
+        shown = f"{example} = {seen:%Y-%m-%d %H:%M} UTC, for the day {day}"
+        return shown + (" (event_ts 0: the exporter wrote no timestamp)" if example == 0 else "")
+    return repr(example[:40] + ("..." if len(example) > 40 else ""))
+
+
+def check_gzip_stream(shard: str, folder: str) -> int:
+    """Read the shard's gzip stream to its end-of-stream marker, checking its CRC and length; returns the
+    decompressed size.
 
     TensorFlow's gzip reader can end cleanly on a stream cut at some points and return only the records
     before the cut; a half-uploaded shard would then train the night on part of the day. Python's gzip
@@ -250,17 +260,7 @@ def check_gzip_stream(shard: str, folder: str) -> None:
         raise InputError(
             f"{shard} is corrupt, truncated or not a gzipped TFRecord file ({err}). {fix}"
         ) from None
-
-
-def _has_content(shard: str) -> bool:
-    import gzip
-    import zlib
-
-    try:
-        with storage.open(shard, "rb") as raw, gzip.GzipFile(fileobj=raw) as f:
-            return bool(f.read(1))
-    except (OSError, EOFError, zlib.error):
-        return True
+    return read
 
 
 def _first_line(err: Exception) -> str:
@@ -274,24 +274,14 @@ def _first_line(err: Exception) -> str:
     return message.strip(" ;'") or type(err).__name__
 
 
-def check_scan(
-    scan: SpanScan, folder: str, max_duplicate_fraction: float, minimums: dict | None = None
-) -> None:
+def check_scan(scan: SpanScan, folder: str, max_duplicate_fraction: float, minimums: dict[str, int]) -> None:
     if scan.events == 0:
         raise InputError(f"span folder {folder} holds shards but no events; re-export the night")
     for kind, (count, example) in sorted(scan.problems.items()):
-        what = EVENT_PROBLEMS[kind]
-        extra = ""
-        if kind == "event_ts_out_of_day":
-            day = dt.datetime.strptime(str(scan.span), "%Y%m%d").date()
-            seen = dt.datetime.fromtimestamp(int(example.strip("'")), dt.timezone.utc)
-            extra = f" = {seen:%Y-%m-%d %H:%M} UTC, for the day {day}"
-            if int(example.strip("'")) == 0:
-                extra += " (event_ts 0: the exporter wrote no timestamp)"
         raise InputError(
             f"span {scan.span} ({folder}): {count:,} of {scan.events:,} events ({count / scan.events:.1%}) "
-            f"have {what}, e.g. {example}{extra}. Fix the export (or move the span folder out of the "
-            "data root); nothing was trained"
+            f"have {EVENT_PROBLEMS[kind]}, e.g. {_shown(kind, example, scan.span)}. Fix the export (or move "
+            "the span folder out of the data root); nothing was trained"
         )
     if scan.clicks == 0:
         raise InputError(
@@ -305,16 +295,14 @@ def check_scan(
             f"position (limit data.max_duplicate_fraction = {max_duplicate_fraction:.1%}). Deduplicate the "
             "export (a retried upload is the usual cause), or raise the limit if repeats are real"
         )
+    from components.anomaly_gate import shortfalls
 
-    for name, least in (minimums or {}).items():
-        have = {"events": scan.events, "clicks": scan.clicks, "users": scan.users, "items": scan.items}[name]
-        if have < least:
-            counted = f"distinct {name}" if name in ("users", "items") else name
-            raise InputError(
-                f"span {scan.span} ({folder}) has only {have:,} {counted}, fewer than data.min_{name} = "
-                f"{least:,}: too few to train and evaluate a recommender on. Check the export; lower the "
-                "minimum only if such a small day is real"
-            )
+    have = {"events": scan.events, "clicks": scan.clicks, "users": scan.users, "items": scan.items}
+    for short in shortfalls(have, minimums):
+        raise InputError(
+            f"span {scan.span} ({folder}) has {short}: too few to train and evaluate a recommender on. "
+            "Check the export; lower the minimum only if such a small day is real"
+        )
 
 
 def check_baseline(config: RecpipeConfig) -> str | None:

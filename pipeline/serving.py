@@ -16,14 +16,15 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from components import storage
 from components.serving_layout import list_versions  # noqa: F401 - re-exported for CLI and tests
 
 
-def latest_version_dir(model_base: str | Path) -> Path:
+def latest_version_dir(model_base: str) -> str:
     versions = list_versions(model_base)
     if not versions:
         raise FileNotFoundError(f"no model versions under {model_base} (has a model been pushed?)")
-    return Path(model_base) / str(versions[-1])
+    return storage.join(str(model_base), str(versions[-1]))
 
 
 def _to_columns(body: dict[str, Any], input_specs: dict[str, tf.TensorSpec]) -> dict[str, tf.Tensor]:
@@ -69,10 +70,12 @@ def _jsonable(array):
 class InProcessModel:
     """The newest pushed version (or a given SavedModel folder), answered in this process."""
 
-    def __init__(self, model_dir: str | Path):
-        path = Path(model_dir)
-        self.model_dir = path if (path / "saved_model.pb").is_file() else latest_version_dir(path)
-        self._loaded = tf.saved_model.load(str(self.model_dir))
+    def __init__(self, model_dir: str):
+        path = str(model_dir)
+        self.model_dir = (
+            path if storage.exists(storage.join(path, "saved_model.pb")) else latest_version_dir(path)
+        )
+        self._loaded = tf.saved_model.load(self.model_dir)
 
     def predict(self, body: dict[str, Any]) -> dict[str, Any]:
         return predict_rest(self.model_dir, body, loaded=self._loaded)

@@ -302,7 +302,7 @@ def test_a_shard_cut_anywhere_is_refused_even_where_tensorflow_reads_a_clean_pre
     TensorFlow's gzip reader ends without an error and returns fewer records (a half-uploaded shard)."""
     import tensorflow as tf
 
-    from pipeline.preflight import InputError, scan_span
+    from pipeline.preflight import EventRules, InputError, scan_span
 
     folder = tmp_path / "span-20240101"
     folder.mkdir()
@@ -321,7 +321,7 @@ def test_a_shard_cut_anywhere_is_refused_even_where_tensorflow_reads_a_clean_pre
         except tf.errors.OpError:
             pass
         with pytest.raises(InputError, match=r"part-00000.tfrecord.gz is (truncated|corrupt)"):
-            scan_span(str(folder), "part-*.tfrecord.gz", 20240101)
+            scan_span(str(folder), "part-*.tfrecord.gz", 20240101, EventRules.of(20240101, 6, 256))
     assert silent_in_tensorflow > 0, "no cut hit the case TensorFlow lets through; the test would prove less"
 
 

@@ -30,7 +30,8 @@ pytestmark = pytest.mark.e2e
 DAY1, DAY2 = 20240101, 20240102
 
 
-def _tree_digest(path: Path) -> str:
+def _tree_digest(path: str) -> str:
+    path = Path(path)
     digest = hashlib.sha256()
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
         digest.update(str(f.relative_to(path)).encode())
@@ -94,7 +95,7 @@ def test_night1_runs_every_component_blesses_and_pushes(night1):
 
 def test_pushed_model_answers_a_tf_serving_rest_request(night1):
     config, summary, _ = night1
-    version_dir = latest_version_dir(config.serving_model_dir)
+    version_dir = Path(latest_version_dir(config.serving_model_dir))  # a local serving root here
     assert (version_dir / "saved_model.pb").is_file() and (version_dir / "variables").is_dir()
     events = list(read_examples(span_files(config.data.root, DAY1)))[:5]
     instances = [{name: e.get(name, -1) for name in F.SERVING_FEATURES} for e in events]
@@ -125,7 +126,7 @@ def test_recommend_ranks_the_whole_catalogue_in_graph_consistently_with_serving_
 
     config, summary, _ = night1
     assert summary.serving_check.startswith("passed"), summary.serving_check
-    version_dir = latest_version_dir(config.serving_model_dir)
+    version_dir = Path(latest_version_dir(config.serving_model_dir))  # a local serving root here
     assert (version_dir / "assets.extra" / "tf_serving_warmup_requests").is_file()
     model = tf.saved_model.load(str(version_dir))
     events = list(read_examples(span_files(config.data.root, DAY1)))
@@ -195,7 +196,7 @@ def test_recommend_cli_over_rest_against_a_tf_serving_stand_in(night1):
     from helpers import JsonHandler, serve_in_thread
 
     config, _, _ = night1
-    version_dir = latest_version_dir(config.serving_model_dir)
+    version_dir = Path(latest_version_dir(config.serving_model_dir))  # a local serving root here
     seen = []
 
     class TFServing(JsonHandler):
