@@ -10,7 +10,6 @@ DATA    ?= data/clicklog
 PYTHON  ?= $(shell for p in python3.10 /root/.pyenv/versions/3.10.13/bin/python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do \
              if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then command -v $$p; break; fi; done)
 BIN     := $(VENV)/bin
-export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore
 
@@ -47,17 +46,17 @@ test: setup
 	$(BIN)/python -m pytest -m "not slow" -q -rs --durations=15
 
 check: setup
-	$(BIN)/python -m pytest -m "not slow and not e2e" -q -rs -x
-	$(BIN)/ruff check pipeline components tests
+	$(BIN)/python -m pytest tests/unit -m "not slow" -q -rs -x
+	$(BIN)/ruff check pipeline components bench tests
 
 e2e: setup
-	$(BIN)/python -m pytest -m "e2e or slow" -q
+	$(BIN)/python -m pytest tests/e2e -q
 
 bench: setup
-	$(BIN)/python -m pipeline.benchmarks $(if $(ML),--movielens $(ML),)
+	$(BIN)/python -m bench.benchmarks $(if $(ML),--movielens $(ML),)
 
 lint: setup
-	$(BIN)/ruff check pipeline components tests
+	$(BIN)/ruff check pipeline components bench tests
 	$(BIN)/ruff format --check pipeline components tests
 
 clean:

@@ -14,6 +14,7 @@ from tfx import v1 as tfx
 from tfx.types import artifact_utils
 
 from components import storage
+from components.model import features as F
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 
@@ -49,8 +50,6 @@ def describe(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list[str
 def split_counts(statistics_artifact) -> dict[str, dict[str, int]]:
     """{split: {events, clicks, users, items}} from StatisticsGen's output."""
     from tensorflow_data_validation import load_stats_binary
-
-    from components import features as F
 
     counts = {}
     for split in artifact_utils.decode_split_names(statistics_artifact.split_names):

@@ -20,7 +20,7 @@ from tfx import v1 as tfx
 from tfx.components.example_gen import write_split
 from tfx.types import artifact_utils
 
-from components import features as F
+from components.model import features as F
 
 HASH_BUCKETS = 1_000_000
 BATCH = 8192

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
 
-from components import features as F
-from components.signatures import OUTPUT_KEY
+from components.model import features as F
+from components.model.signatures import OUTPUT_KEY
 
 EVAL_SIGNATURE = "serving_tf_example"
 

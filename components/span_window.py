@@ -3,7 +3,7 @@
 TFX's SpanRangeStrategy would do, but for two things a nightly job on date-named spans hits: its
 RollingRange counts spans by integer arithmetic (20240201 - 6 is not a week before 1 February), and it
 returns every artifact of a span, so a span ingested twice (cache off, or its files re-exported) would be
-trained on twice. The night planner (pipeline/nightly.py) lists the spans from the span folders (leaving
+trained on twice. The night planner (pipeline/plan.py) lists the spans from the span folders (leaving
 out nights blocked for drift); this strategy returns one artifact per listed span, newest span first, and
 an empty list (not None) when nothing matches, so an optional input (the previous span's statistics on
 the first night) simply stays empty.

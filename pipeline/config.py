@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components import storage
+from components.model.features import RAW_FEATURES
+from pipeline.data.layout import SHARD_PATTERN
 from pipeline.nodes import PHASES
 
 
@@ -43,7 +45,7 @@ class DataConfig(_Strict):
     span: Literal["latest"] | int = Field(
         "latest", description="'latest' picks the newest span; an int YYYYMMDD picks that span."
     )
-    file_pattern: str = "part-*.tfrecord.gz"
+    file_pattern: str = SHARD_PATTERN
     train_buckets: int = Field(4, ge=1, description="Hash buckets sent to the train split.")
     eval_buckets: int = Field(1, ge=1, description="Hash buckets sent to the eval split.")
     split_feature: str | None = Field(
@@ -161,6 +163,10 @@ class TFJobConfig(_Strict):
 
 
 class TrainerConfig(_Strict):
+    # Where the model trains, not what it learns: handed to run_fn outside custom_config, so changing
+    # them never invalidates the Trainer's cache (components/launch/__init__.py).
+    LAUNCH_KEYS: ClassVar[frozenset[str]] = frozenset({"workers", "launcher", "max_restarts", "tfjob"})
+
     workers: int = Field(1, ge=1, description="Training workers under MultiWorkerMirroredStrategy.")
     launcher: Literal["local", "tfjob"] = Field("local", description="local processes, or a Kubeflow TFJob.")
     max_restarts: int = Field(2, ge=0, description="Restarts of the worker group after a worker dies.")
@@ -330,8 +336,6 @@ class RecpipeConfig(_Strict):
 
     @model_validator(mode="after")
     def _slices_are_features(self) -> RecpipeConfig:
-        from components.features import RAW_FEATURES  # one source for feature names
-
         unknown = [f for f in self.evaluation.slice_features if f not in RAW_FEATURES]
         if unknown:
             raise ValueError(

@@ -3,7 +3,7 @@
 check inputs -> plan -> ingest earlier spans -> run the node range -> summarize -> record.
 
 A local run is one slice holding every node. On Kubeflow each phase is a slice of the same night in its
-own pod (pipeline/kubeflow_phases.py lists the node ranges): the first slice checks the inputs, plans and
+own pod (pipeline/kubeflow/phases.py lists the node ranges): the first slice checks the inputs, plans and
 ingests; every slice runs its nodes against the one MLMD; the slice that ends the night (by failing, or by
 being the last) writes the history record and its report. What a slice hands the next (the plan, the
 pre-flight scan, when the night started) travels as NightState, so every phase works on the same plan and
@@ -15,13 +15,23 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import signal
 from typing import Literal
 
+from tfx import v1 as tfx
+from tfx.orchestration import pipeline as tfx_pipeline
+
+from components.launch import launching
 from pipeline.config import RecpipeConfig
-from pipeline.nightly import Night, ingest, plan_tonight
-from pipeline.nodes import WHOLE_NIGHT, NodeRange
-from pipeline.preflight import SpanScan, check_inputs
-from pipeline.run_summary import RunSummary, summarize
+from pipeline.dag import create_pipeline
+from pipeline.errors import IngestError
+from pipeline.night_lock import night_lock
+from pipeline.nodes import INGEST, WHOLE_NIGHT, NodeRange
+from pipeline.plan import Night, launch_settings, plan_tonight
+from pipeline.preflight import SpanScan, check_inputs, check_span
+from pipeline.records.history import build_record, write_record
+from pipeline.records.report import write_report
+from pipeline.records.summary import RunSummary, summarize, validated_spans
 
 Runner = Literal["local", "beam"]
 
@@ -72,7 +82,6 @@ class Interrupted(Exception):  # noqa: N818 - what the user sees: "Interrupted: 
 
 def raise_on_sigterm() -> None:
     """Turn SIGTERM into Interrupted in the main thread (entry points call this)."""
-    import signal
 
     def interrupt(signum, frame):
         raise Interrupted(f"{signal.Signals(signum).name} received")
@@ -90,8 +99,6 @@ class RunFailed(RuntimeError):
 
 def _dag_runner(runner: Runner):
     if runner == "local":
-        from tfx import v1 as tfx
-
         return tfx.orchestration.LocalDagRunner()
     if runner == "beam":
         from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
@@ -101,20 +108,16 @@ def _dag_runner(runner: Runner):
 
 
 def _run_nodes(config: RecpipeConfig, night: Night, nodes: NodeRange, runner: Runner) -> None:
-    from pipeline.factory import create_pipeline
-
     pipeline = create_pipeline(config, night)
-    if nodes.whole:
-        _dag_runner(runner).run(pipeline)
-        return
-    from tfx import v1 as tfx
-    from tfx.orchestration import pipeline as tfx_pipeline
-
     present = {c.id for c in pipeline.components}  # EvalSample is there only with evaluation.max_examples
     options = tfx_pipeline.RunOptions(
         from_nodes=[n for n in nodes.from_nodes if n in present], to_nodes=list(nodes.to_nodes)
     )
-    tfx.orchestration.LocalDagRunner().run(pipeline, run_options=options)
+    with launching(launch_settings(config)):
+        if nodes.whole:
+            _dag_runner(runner).run(pipeline)
+        else:
+            tfx.orchestration.LocalDagRunner().run(pipeline, run_options=options)
 
 
 def run_night(
@@ -125,7 +128,6 @@ def run_night(
 ) -> tuple[RunSummary, NightState]:
     """Run a night or a slice of it; raises InputError, NightLocked or RunFailed. Whatever ends the night
     (a failure in any slice, or the last slice) leaves a history record and a report."""
-    from pipeline.night_lock import night_lock
 
     state = state or NightState.begin()
     night: Night | None = state.night
@@ -162,12 +164,33 @@ def _summary(config: RecpipeConfig, state: NightState) -> RunSummary | None:
 
 
 def _record(config: RecpipeConfig, state: NightState, summary: RunSummary | None, failure) -> None:
-    from pipeline.history import build_record, write_record
-    from pipeline.report import write_report
-
     seconds = (dt.datetime.now(dt.timezone.utc) - state.started_at).total_seconds()
     record = build_record(state.night, state.span_scan, summary, state.started_at, seconds, failure)
     write_record(config, record)
     state.report_path = write_report(config, record)
     if summary is not None:
         summary.report_path = state.report_path
+
+
+def ingest(config: RecpipeConfig, night: Night) -> list[int]:
+    """Run ExampleGen..AnomalyGate for every span tonight needs from earlier nights and MLMD lacks."""
+
+    needed = set(night.train_spans) - {night.span}
+    if night.previous_span is not None:
+        needed.add(night.previous_span)
+    # Only schema-clean spans count: one whose ingestion stopped at the anomaly gate is ingested (and
+    # stops) again, never trained on.
+    missing = sorted(needed - validated_spans(config))
+    for span in missing:
+        check_span(config, span)
+        span_config = config.with_overrides(**{"data.span": span})
+        options = tfx_pipeline.RunOptions(from_nodes=list(INGEST.from_nodes), to_nodes=list(INGEST.to_nodes))
+        try:
+            tfx.orchestration.LocalDagRunner().run(
+                create_pipeline(span_config, Night(span=span)), run_options=options
+            )
+        except Exception as err:
+            raise IngestError(
+                f"span {span}, needed by tonight's window ({night.describe()}), could not be ingested: {err}"
+            ) from err
+    return missing

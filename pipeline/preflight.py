@@ -16,12 +16,13 @@ import os
 from dataclasses import dataclass, field
 
 from components import storage
-from pipeline.clicklog import SPAN_DIR_RE
+from components.anomaly_gate import shortfalls
+from components.model import features as F
+from components.serving_layout import check_writable
 from pipeline.config import RecpipeConfig
-
-
-class InputError(ValueError):
-    """The run cannot start: the message names the path or span and the fix."""
+from pipeline.data.layout import SPAN_DIR_RE, span_folder
+from pipeline.errors import InputError
+from pipeline.records.summary import latest_blessed_model_uri
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,6 @@ def scan_span(folder: str, pattern: str, span: int, rules: EventRules) -> SpanSc
     """Read every record of every shard once: integrity, click count, duplicate count."""
     import numpy as np
     import tensorflow as tf
-
-    from components import features as F
 
     shards = span_shards(folder, pattern)
     if not shards:
@@ -295,7 +294,6 @@ def check_scan(scan: SpanScan, folder: str, max_duplicate_fraction: float, minim
             f"position (limit data.max_duplicate_fraction = {max_duplicate_fraction:.1%}). Deduplicate the "
             "export (a retried upload is the usual cause), or raise the limit if repeats are real"
         )
-    from components.anomaly_gate import shortfalls
 
     have = {"events": scan.events, "clicks": scan.clicks, "users": scan.users, "items": scan.items}
     for short in shortfalls(have, minimums):
@@ -311,8 +309,6 @@ def check_baseline(config: RecpipeConfig) -> str | None:
     from tensorflow.core.protobuf import saved_model_pb2
     from tensorflow.errors import NotFoundError
     from tfx.utils import path_utils
-
-    from pipeline.run_summary import latest_blessed_model_uri
 
     uri = latest_blessed_model_uri(config)
     if uri is None:
@@ -376,7 +372,6 @@ def check_schema_file(path: str) -> None:
 
 def check_inputs(config: RecpipeConfig, today: dt.date | None = None) -> SpanScan:
     """Everything a night needs before TFX starts; raises InputError with the fix."""
-    from components.serving_layout import check_writable
 
     today = today or dt.datetime.now(dt.timezone.utc).date()
     root = config.data.root
@@ -412,7 +407,7 @@ def check_inputs(config: RecpipeConfig, today: dt.date | None = None) -> SpanSca
 def check_span(config: RecpipeConfig, span: int) -> SpanScan:
     """One span's streaming scan and its checks (tonight's, or an earlier one a training window needs)."""
     data = config.data
-    folder = storage.join(data.root, f"span-{span}")
+    folder = storage.join(data.root, span_folder(span))
     rules = EventRules.of(span, data.event_ts_tolerance_hours, data.max_id_length)
     scan = scan_span(folder, data.file_pattern, span, rules)
     check_scan(scan, folder, data.max_duplicate_fraction, data.minimums)

@@ -1,8 +1,9 @@
-"""Shared fixtures. TF_USE_LEGACY_KERAS must be set before anything imports TensorFlow."""
+"""Shared fixtures. `components` is imported first: it sets TF_USE_LEGACY_KERAS before TensorFlow loads."""
 
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import components  # noqa: F401, I001  (before anything imports TensorFlow)
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from pathlib import Path
@@ -67,3 +68,13 @@ def pytest_sessionfinish(session, exitstatus):
     from components import storage
 
     storage.set_exit_code(int(exitstatus))
+
+
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(items):
+    """A test's folder is its tier: everything under tests/e2e/ runs the pipeline and is marked e2e."""
+    for item in items:
+        if E2E in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.e2e)

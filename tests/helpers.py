@@ -13,8 +13,17 @@ import tensorflow_data_validation as tfdv
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata
 
-from components.features import RAW_FEATURES
-from components.transform import preprocessing_fn
+from components.model import training
+from components.model.features import RAW_FEATURES
+from components.model.model import ModelParams
+from components.model.transform import preprocessing_fn
+from pipeline.config import TrainerConfig, TransformConfig
+
+
+def model_params(**overrides) -> ModelParams:
+    """The config's default model settings, with `overrides`."""
+    return training.model_params({**TrainerConfig().model_dump(), **overrides})
+
 
 SCHEMA = Path(__file__).resolve().parents[1] / "schema" / "schema.pbtxt"
 
@@ -36,7 +45,11 @@ def as_instances(rows: list[dict]) -> list[dict]:
 def transform_in_memory(train_rows: list[dict], other_rows: list[dict] | None = None, custom_config=None):
     """Analyze on train_rows; return (transformed train, transformed other, transform_output_dir)."""
     metadata = dataset_metadata.DatasetMetadata(tfdv.load_schema_text(str(SCHEMA)))
-    fn = (lambda inputs: preprocessing_fn(inputs, custom_config)) if custom_config else preprocessing_fn
+    custom_config = {**TransformConfig().model_dump(), **(custom_config or {})}
+
+    def fn(inputs):
+        return preprocessing_fn(inputs, custom_config)
+
     with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
         (train_t, _), transform_fn = (
             as_instances(train_rows),

@@ -1,0 +1,106 @@
+"""What every bench scenario shares: run the real CLI in a child process, read its peak RSS, and read what
+the run decided from MLMD."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import yaml
+
+from pipeline.config import RecpipeConfig, load_config, resolve_paths
+from pipeline.records.summary import RunSummary, summarize
+
+REPO = Path(__file__).resolve().parents[1]
+RECPIPE = [sys.executable, "-m", "pipeline.cli"]
+SAMPLE_S = 0.25
+
+
+def relative(arg: str) -> str:
+    return os.path.relpath(arg, REPO) if arg.startswith("/") else arg
+
+
+@dataclass
+class Measured:
+    label: str
+    command: str
+    seconds: float
+    peak_rss_mb: float
+    summary: RunSummary | None = None
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (the trainer may run workers as children)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo += children.get(current, [])
+        try:
+            total += int(Path(f"/proc/{current}/statm").read_text().split()[1])
+        except OSError:
+            continue
+    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def run_measured(label: str, args: list[str], log: Path, samples: list | None = None) -> Measured:
+    """Run a command to the end, reading its peak RSS from wait4; with `samples`, also append
+    (time, process-tree RSS MB) every SAMPLE_S so memory can be attributed to pipeline components."""
+    started = time.time()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if samples is not None:
+                samples.append((time.time(), tree_rss_mb(proc.pid)))
+            time.sleep(SAMPLE_S)
+    seconds = time.time() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        tail = "".join(open(log).readlines()[-15:])
+        raise click.ClickException(f"{label} failed (log {log}):\n{tail}")
+    shown = " ".join(shlex.quote(relative(a)) for a in ["recpipe", *args[len(RECPIPE) :]])
+    return Measured(label, shown, seconds, usage.ru_maxrss / 1024)
+
+
+def bench_config(base: str, work: Path, data: Path, name: str, **overrides) -> tuple[RecpipeConfig, Path]:
+    config = load_config(REPO / base).with_overrides(
+        **{
+            "run_root": str(work / "runs" / name),
+            "data.root": str(data),
+            "serving.root": str(work / "serving"),
+            **overrides,
+        },
+    )
+    config = resolve_paths(config, REPO)
+    path = work / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump()))
+    return config, path
+
+
+def pipeline_run(
+    label: str, config: RecpipeConfig, config_path: Path, work: Path, samples: list | None = None
+) -> Measured:
+    since = int(time.time() * 1000)
+    m = run_measured(
+        label,
+        [*RECPIPE, "run", "--config", str(config_path)],
+        work / f"{label.replace(' ', '_').replace(',', '')}.log",
+        samples,
+    )
+    m.summary = summarize(config, since)
+    m.command = f"recpipe run --config {config_path.name}"
+    return m

@@ -1,0 +1,110 @@
+"""Trainer throughput: our input path (Transform's TFRecords through tfxio, MultiWorkerMirroredStrategy) against
+the same NeuMF fed from NumPy arrays already in memory, in one process, side by side.
+
+The in-memory run is the ceiling a hand-written Keras script reaches on the same model and batch: if ours is
+slower, reading and parsing examples (not the model) is the bottleneck. The first epoch of each is left out
+of the rate (it traces the graph). Run by `make bench`; prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import click
+
+from components.model.model import build_neumf
+from components.model.training import dataset, model_params, model_shape
+from pipeline.config import load_config
+
+
+def timed_fit(model, *args, **kwargs) -> list[float]:
+    """model.fit(...), returning each epoch's wall seconds."""
+    import tf_keras as keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.started)
+
+    timer = EpochTimer()
+    model.fit(*args, callbacks=[timer], verbose=0, **kwargs)
+    return timer.seconds
+
+
+def measure(transform_dir: str, config_path: str, epochs: int) -> dict:
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    # The strategy must exist before any other TensorFlow op runs, as in the trainer.
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    config = load_config(config_path)
+    cfg = {**config.trainer.model_dump(), **config.transform.model_dump()}
+    graph = sorted(glob.glob(os.path.join(transform_dir, "transform_graph", "*")))[-1]
+    examples = sorted(glob.glob(os.path.join(transform_dir, "transformed_examples", "*")))[-1]
+    train_files = [os.path.join(examples, "Split-train", "*")]
+    tf_transform_output = tft.TFTransformOutput(graph)
+    schema = tf_transform_output.transformed_metadata.schema
+    shape = model_shape(tf_transform_output, cfg)
+    params = model_params(cfg)
+    batch = config.trainer.batch_size
+    with strategy.scope():
+        ours = build_neumf(shape, params)
+    ours_seconds = timed_fit(ours, dataset(train_files, schema, batch, True, cfg), epochs=epochs)
+
+    # The same input path without the strategy: separates reading from MultiWorkerMirroredStrategy's cost.
+    plain = build_neumf(shape, params)
+    plain_seconds = timed_fit(plain, dataset(train_files, schema, batch, True, cfg), epochs=epochs)
+
+    # Everything into memory first (not timed): what a hand-written script would start from.
+    columns: dict[str, list] = {}
+    labels = []
+    for features, label in dataset(train_files, schema, 8192, False, cfg):
+        for name in ours.input_names:
+            columns.setdefault(name, []).append(features[name].numpy())
+        labels.append(label.numpy())
+    x = {name: np.concatenate(parts) for name, parts in columns.items()}
+    y = np.concatenate(labels).astype("float32")
+    baseline = build_neumf(shape, params)
+    in_memory_seconds = timed_fit(baseline, x, y, batch_size=batch, epochs=epochs, shuffle=True)
+    rows = len(y)
+
+    def rate(seconds: list[float]) -> float:
+        steady = seconds[1:] or seconds
+        return rows * len(steady) / sum(steady)
+
+    return {
+        "examples": rows,
+        "epochs": epochs,
+        "batch_size": batch,
+        "ours_epoch_seconds": ours_seconds,
+        "in_memory_epoch_seconds": in_memory_seconds,
+        "ours_no_strategy_epoch_seconds": plain_seconds,
+        "ours_no_strategy_examples_per_s": rate(plain_seconds),
+        "ours_examples_per_s": rate(ours_seconds),
+        "in_memory_examples_per_s": rate(in_memory_seconds),
+    }
+
+
+@click.command()
+@click.option("--transform", "transform_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--config", "config_path", default="configs/local.yaml", show_default=True)
+@click.option("--epochs", default=4, show_default=True, type=click.IntRange(2))
+def main(transform_dir: str, config_path: str, epochs: int) -> None:
+    """Print our trainer's and an in-memory Keras NeuMF's examples/s on one Transform output."""
+    click.echo(json.dumps(measure(transform_dir, config_path, epochs)))
+
+
+if __name__ == "__main__":
+    main()

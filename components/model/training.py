@@ -1,0 +1,247 @@
+"""Training NeuMF on Transform's output: the body every worker runs, in the Trainer's process or not.
+
+A TrainJob holds only paths and the config, so it travels as JSON to worker processes (local launcher)
+or pods (TFJob). Each worker builds MultiWorkerMirroredStrategy from its TF_CONFIG (a single local worker
+without one), reads its share of the data (element-wise sharding), backs up every epoch so a restarted
+worker resumes instead of starting over, and joins the collective save; only the chief's export counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import time
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from absl import logging
+from tfx_bsl.public import tfxio
+
+from components.model import features as F
+from components.model.model import INPUT_FEATURES, ModelParams, ModelShape, build_neumf
+from components.model.recommend import Recommender, item_catalogue
+from components.model.signatures import make_signatures, warmup_requests
+from components.model.warm_start import (
+    IncompatibleBaseModel,
+    apply_warm_start,
+    check_architecture,
+    layer_weights,
+    load_bundle,
+    save_bundle,
+)
+from components.serving_check import write_warmup
+
+METRICS_FILE = "metrics.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainJob:
+    train_files: list[str]
+    eval_files: list[str]
+    transform_output: str
+    serving_model_dir: str
+    model_run_dir: str
+    custom_config: dict[str, Any]
+
+    @property
+    def backup_dir(self) -> str:
+        return os.path.join(self.model_run_dir, "backup")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainJob:
+        return cls(**json.loads(text))
+
+
+def is_chief() -> bool:
+    """The chief exports the model: task 'chief' if the cluster has one, else worker 0 (or no TF_CONFIG)."""
+    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task, cluster = tf_config.get("task", {}), tf_config.get("cluster", {})
+    if not task:
+        return True
+    if "chief" in cluster:
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0
+
+
+def model_shape(tf_transform_output: tft.TFTransformOutput, cfg: dict) -> ModelShape:
+    """Embedding table sizes = vocabulary sizes + OOV buckets, read from what Transform computed."""
+    vocab = tf_transform_output.vocabulary_size_by_name
+    buckets = int(cfg["quantile_buckets"])
+    return ModelShape(
+        users=vocab(F.VOCAB_FILES[F.USER_ID]) + int(cfg["id_oov_buckets"]),
+        items=vocab(F.VOCAB_FILES[F.ITEM_ID]) + int(cfg["id_oov_buckets"]),
+        devices=vocab(F.VOCAB_FILES[F.DEVICE]) + int(cfg["category_oov_buckets"]),
+        categories=vocab(F.VOCAB_FILES[F.ITEM_CATEGORY]) + int(cfg["category_oov_buckets"]),
+        age_buckets=buckets + 1,  # + the "unknown age" bucket
+        position_buckets=buckets,
+        hour_buckets=buckets,
+    )
+
+
+def model_params(cfg: dict) -> ModelParams:
+    return ModelParams(
+        gmf_dim=int(cfg["gmf_dim"]),
+        mlp_dim=int(cfg["mlp_dim"]),
+        side_dim=int(cfg["side_dim"]),
+        mlp_layers=tuple(cfg["mlp_layers"]),
+        l2=float(cfg["l2"]),
+        learning_rate=float(cfg["learning_rate"]),
+    )
+
+
+def architecture(cfg: dict) -> dict:
+    """What a base model must share with this one to seed it (vocabulary sizes may differ)."""
+    return {
+        "inputs": list(INPUT_FEATURES),
+        "gmf_dim": int(cfg["gmf_dim"]),
+        "mlp_dim": int(cfg["mlp_dim"]),
+        "side_dim": int(cfg["side_dim"]),
+        "mlp_layers": [int(n) for n in cfg["mlp_layers"]],
+        "quantile_buckets": int(cfg["quantile_buckets"]),
+    }
+
+
+def vocabularies(tf_transform_output: tft.TFTransformOutput) -> dict[str, list[bytes]]:
+    return {name: tf_transform_output.vocabulary_by_name(file) for name, file in F.VOCAB_FILES.items()}
+
+
+def warm_start(model, cfg: dict, vocabs: dict[str, list[bytes]]) -> dict[str, int]:
+    """Seed the model from cfg['warm_start_from'] if set; {} (train from scratch) when it cannot and
+    warm_start.on_incompatible allows it. The night planner already checked the architecture, so a
+    refusal here means the base model changed between planning and training."""
+    source = cfg.get("warm_start_from")
+    if not source:
+        return {}
+    try:
+        bundle = load_bundle(source)
+        check_architecture(bundle.architecture, architecture(cfg), source)
+        stats = apply_warm_start(model, bundle, vocabs)
+    except IncompatibleBaseModel as err:
+        if cfg.get("warm_start_on_incompatible") == "fail":
+            raise
+        logging.warning("recpipe: %s; training from scratch instead", err)
+        return {"warm_started": 0}
+    logging.info("recpipe: warm start from %s: %s", source, stats)
+    return {"warm_started": 1, **stats.as_metrics()}
+
+
+def count_records(patterns: list[str]) -> int:
+    """Records in (gzipped) TFRecord files, counted without parsing them."""
+    files = [f for pattern in patterns for f in tf.io.gfile.glob(pattern)]
+    gzip = [f for f in files if f.endswith(".gz")]
+    plain = [f for f in files if not f.endswith(".gz")]
+    total = 0
+    for group, compression in ((gzip, "GZIP"), (plain, "")):
+        if group:
+            records = tf.data.TFRecordDataset(group, compression_type=compression)
+            total += int(records.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+    return total
+
+
+def dataset(files: list[str], schema, batch_size: int, shuffle: bool, cfg: dict) -> tf.data.Dataset:
+    """Transformed examples -> (features, label) batches, read straight from the files.
+
+    With `cache_examples`, the first epoch's parsed batches stay in memory and every later epoch
+    shuffles all of them: decompressing and parsing every epoch made reading, not the model, the
+    trainer's bottleneck, and a click log is ordered by time, which a bounded record shuffle only
+    partly undoes (a 20k buffer cost 0.11 HR@10 on MovieLens; docs/BENCHMARKS.md).
+    """
+    source = tfxio.TFExampleRecord(file_pattern=files, schema=schema, telemetry_descriptors=["recpipe"])
+    ds = source.TensorFlowDataset(
+        tfxio.TensorFlowDatasetOptions(
+            batch_size=batch_size,
+            label_key=F.T_LABEL,
+            num_epochs=1,
+            shuffle=shuffle,
+            shuffle_buffer_size=int(cfg["shuffle_buffer"]),
+            shuffle_seed=int(cfg["seed"]),
+        )
+    )
+    if cfg.get("cache_examples", False):
+        records = count_records(files)
+        if records <= int(cfg.get("cache_max_examples", records)):
+            ds = ds.cache()
+            if shuffle:
+                # Shuffle's buffer is allocated up front, so size it to the real number of batches.
+                batches = -(-records // batch_size)
+                ds = ds.shuffle(max(batches, 1), seed=int(cfg["seed"]), reshuffle_each_iteration=True)
+        else:
+            logging.info(
+                "recpipe: %d examples exceed trainer.cache_max_examples; reading from files", records
+            )
+    options = tf.data.Options()
+    # Shard by element: a span may have a single file, which file-based sharding cannot split.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Says when training resumes from a backup instead of starting over (the log a restart leaves)."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+        self.first = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first and epoch > 0:
+            logging.warning(
+                "recpipe: resumed from backup: continuing at epoch %d of %d", epoch + 1, self.epochs
+            )
+        self.first = False
+        logging.info("recpipe: epoch %d of %d begins", epoch + 1, self.epochs)
+
+
+def train(job: TrainJob) -> dict[str, float]:
+    """Train, export (chief) and return the final eval metrics."""
+    cfg = job.custom_config
+    keras.utils.set_random_seed(int(cfg["seed"]))
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    tf_transform_output = tft.TFTransformOutput(job.transform_output)
+    schema = tf_transform_output.transformed_metadata.schema
+    # The global batch is the configured one whatever the number of workers, so 1 and N workers take
+    # the same optimisation steps and reach the same quality.
+    batch = int(cfg["batch_size"])
+    train_ds = dataset(job.train_files, schema, batch, True, cfg)
+    eval_ds = dataset(job.eval_files, schema, batch, False, cfg)
+    vocabs = vocabularies(tf_transform_output)
+    with strategy.scope():
+        model = build_neumf(model_shape(tf_transform_output, cfg), model_params(cfg))
+        seeded = warm_start(model, cfg, vocabs)
+
+    epochs = int(cfg["epochs"])
+    callbacks = [keras.callbacks.BackupAndRestore(backup_dir=job.backup_dir), EpochLog(epochs)]
+    if is_chief():
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=job.model_run_dir, update_freq="epoch"))
+    started = time.time()
+    model.fit(train_ds, validation_data=eval_ds, epochs=epochs, callbacks=callbacks, verbose=2)
+    metrics = {k: float(v) for k, v in model.evaluate(eval_ds, return_dict=True, verbose=0).items()}
+    metrics["fit_seconds"] = time.time() - started
+    metrics.update(seeded)
+    metrics.update({f"vocabulary_{name}": len(v) for name, v in vocabs.items()})
+    trained = layer_weights(model)  # before the serving layers are attached to the model
+
+    signatures = make_signatures(model, tf_transform_output)
+    items, users = vocabs[F.ITEM_ID], vocabs[F.USER_ID]
+    one_pass = {**cfg, "cache_examples": False}
+    category, price = item_catalogue(dataset(job.train_files, schema, 8192, False, one_pass), len(items))
+    model.recommender = Recommender(model, model.tft_layer, items, category, price, known_users=len(users))
+    signatures["recommend"] = model.recommender.recommend.get_concrete_function()
+    signatures["score_items"] = model.recommender.score_items.get_concrete_function()
+
+    # Every worker must call save (it is a collective op); only the chief's copy is the model.
+    export_dir = job.serving_model_dir if is_chief() else tempfile.mkdtemp(prefix="recpipe-worker-export-")
+    model.save(export_dir, save_format="tf", signatures=signatures)
+    if is_chief():
+        write_warmup(export_dir, cfg["model_name"], warmup_requests(users, items))
+        save_bundle(trained, export_dir, vocabs, architecture(cfg))
+        with tf.io.gfile.GFile(os.path.join(job.model_run_dir, METRICS_FILE), "w") as f:
+            f.write(json.dumps(metrics))
+    return metrics

@@ -1,0 +1,175 @@
+"""What keeps memory bounded at scale (EvalSample, the streaming ExampleGen, Transform without in-component
+statistics) keeps what a user relies on: whole users, the same splits as TFX, the same DAG when unset."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+
+import pytest
+import tensorflow as tf
+from tfx.components.example_gen.import_example_gen import executor as tfx_import_executor
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_artifacts
+
+from components.eval_sample import EvalSample, sample_rate
+from components.example_gen import StreamingExecutor
+from components.model.features import ITEM_ID, USER_ID
+from pipeline.config import load_config
+from pipeline.dag import create_pipeline
+from pipeline.plan import Night
+
+
+def _example(user: str, item: str) -> bytes:
+    feature = {
+        USER_ID: tf.train.Feature(bytes_list=tf.train.BytesList(value=[user.encode()])),
+        ITEM_ID: tf.train.Feature(bytes_list=tf.train.BytesList(value=[item.encode()])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def _write(path: str, records: list[bytes]) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for record in records:
+            writer.write(record)
+
+
+def _read(pattern: str) -> list[bytes]:
+    files = sorted(tf.io.gfile.glob(pattern))
+    return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+def _users(records: list[bytes]) -> collections.Counter:
+    return collections.Counter(
+        tf.train.Example.FromString(r).features.feature[USER_ID].bytes_list.value[0].decode() for r in records
+    )
+
+
+def _examples_artifact(tmp_path, splits: dict[str, list[bytes]]) -> standard_artifacts.Examples:
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    examples.split_names = artifact_utils.encode_split_names(list(splits))
+    for split, records in splits.items():
+        _write(os.path.join(artifact_utils.get_split_uri([examples], split), "part.gz"), records)
+    return examples
+
+
+def _sample(tmp_path, splits: dict[str, list[bytes]], which: str, max_examples: int):
+    sampled = standard_artifacts.Examples()
+    sampled.uri = str(tmp_path / f"sampled-{max_examples}")
+    EvalSample.test_call(
+        examples=_examples_artifact(tmp_path, splits),
+        sampled=sampled,
+        splits=which,
+        max_examples=max_examples,
+    )
+    return sampled
+
+
+# 400 users with 1..9 events each: a user's events must be kept or dropped together.
+EVENTS = [_example(f"u{u}", f"i{(u * 7 + k) % 50}") for u in range(400) for k in range(1 + u % 9)]
+
+
+def test_sample_keeps_whole_users_about_the_cap_and_the_same_users_every_night(tmp_path):
+    all_users = _users(EVENTS)
+    first = _sample(tmp_path, {"eval": EVENTS}, "eval", max_examples=600)
+    kept = _read(os.path.join(artifact_utils.get_split_uri([first], "eval"), "*"))
+    kept_users = _users(kept)
+    assert all(kept_users[u] == all_users[u] for u in kept_users), "a sampled user lost some of their events"
+    assert 0.7 * 600 <= len(kept) <= 1.3 * 600, len(kept)
+    assert first.get_int_custom_property("examples_in") == len(EVENTS)
+    assert first.get_int_custom_property("examples_sampled") == len(kept)
+    again = _sample(tmp_path / "again", {"eval": EVENTS}, "eval", max_examples=600)
+    assert _users(_read(os.path.join(artifact_utils.get_split_uri([again], "eval"), "*"))) == kept_users
+
+
+def test_held_out_span_samples_the_same_users_in_train_and_eval(tmp_path):
+    train, evaluation = EVENTS[::2], EVENTS[1::2]
+    sampled = _sample(tmp_path, {"train": train, "eval": evaluation}, "train,eval", max_examples=500)
+    assert artifact_utils.decode_split_names(sampled.split_names) == ["train", "eval"]
+    kept = {
+        s: _read(os.path.join(artifact_utils.get_split_uri([sampled], s), "*")) for s in ("train", "eval")
+    }
+    users_in_both = set(_users(train)) & set(_users(evaluation))
+    assert set(_users(kept["train"])) & users_in_both == set(_users(kept["eval"])) & users_in_both
+    assert 0.7 * 500 <= len(kept["train"]) + len(kept["eval"]) <= 1.3 * 500
+
+
+def test_a_span_under_the_cap_is_evaluated_whole(tmp_path):
+    sampled = _sample(tmp_path, {"eval": EVENTS}, "eval", max_examples=10 * len(EVENTS))
+    assert _read(os.path.join(artifact_utils.get_split_uri([sampled], "eval"), "*")) == EVENTS
+    assert sample_rate(100, 100) == 1.0 and sample_rate(1000, 100) == pytest.approx(0.1)
+
+
+def _components(config) -> dict:
+    """The pipeline's components by id, as `create_pipeline` builds them for `config`."""
+    return {c.id: c for c in create_pipeline(config, Night(span=20240101)).components}
+
+
+def test_eval_sample_feeds_the_evaluator_only_when_configured(repo):
+    config = load_config(repo / "configs" / "local.yaml")
+    plain = _components(config)
+    assert "EvalSample" not in plain
+    assert plain["Evaluator"].inputs["examples"].producer_component_id == "ImportExampleGen"
+
+    capped = _components(config.with_overrides(**{"evaluation.max_examples": 1000}))
+    assert capped["Evaluator"].inputs["examples"].producer_component_id == "EvalSample"
+    assert capped["EvalSample"].exec_properties["max_examples"] == 1000
+
+
+def _run_example_gen(executor, tmp_path, name: str) -> dict[str, list[bytes]]:
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / name)
+    split = example_gen_pb2.SplitConfig(
+        splits=[
+            example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=4),
+            example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
+        ],
+        partition_feature_name=USER_ID,
+    )
+    properties = {
+        "input_base": str(tmp_path / "input"),
+        "input_config": json.dumps({"splits": [{"name": "clicks", "pattern": "span-1/*"}]}),
+        "output_config": json.dumps({"split_config": json.loads(_json(split))}),
+        "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
+        "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+    }
+    executor().Do({}, {"examples": [examples]}, properties)
+    return {
+        s: _read(os.path.join(artifact_utils.get_split_uri([examples], s), "*")) for s in ("train", "eval")
+    }
+
+
+def _json(message) -> str:
+    from google.protobuf import json_format
+
+    return json_format.MessageToJson(message, preserving_proto_field_name=True)
+
+
+def test_streaming_example_gen_writes_the_same_splits_as_tfx(tmp_path):
+    """Leaving out the reshuffle changes the order of records in a split, nothing else."""
+    _write(str(tmp_path / "input" / "span-1" / "a.gz"), EVENTS[:1000])
+    _write(str(tmp_path / "input" / "span-1" / "b.gz"), EVENTS[1000:])
+    ours = _run_example_gen(StreamingExecutor, tmp_path, "ours")
+    theirs = _run_example_gen(tfx_import_executor.Executor, tmp_path, "tfx")
+
+    def canonical(records: list[bytes]) -> collections.Counter:
+        return collections.Counter(
+            tf.train.Example.FromString(r).SerializeToString(deterministic=True) for r in records
+        )
+
+    for split in ("train", "eval"):
+        assert canonical(ours[split]) == canonical(theirs[split]), split
+    assert len(ours["train"]) + len(ours["eval"]) == len(EVENTS)
+    assert 0.1 < len(ours["eval"]) / len(EVENTS) < 0.3
+
+
+def test_transform_computes_no_statistics_of_its_own_unless_asked(repo):
+    config = load_config(repo / "configs" / "local.yaml")
+    transform = _components(config)["Transform"]
+    assert transform.exec_properties["disable_statistics"] == 1
+    asked = config.with_overrides(**{"transform.statistics": True})
+    transform = _components(asked)["Transform"]
+    assert transform.exec_properties["disable_statistics"] == 0

@@ -1,0 +1,80 @@
+"""One night at a time per run root and serving root: two real processes, on SQLite (file lock) and on
+MySQL MLMD (named locks on a real MariaDB)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import make_config
+
+from pipeline.night_lock import NightLocked, night_lock
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _hold_in_another_process(config, tmp_path: Path, env: dict) -> subprocess.Popen:
+    """A second process that takes the night lock and holds it until killed; returns once it holds it."""
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config.model_dump()))
+    ready = tmp_path / "holding"
+    script = textwrap.dedent(
+        f"""
+        import time, yaml
+        from pipeline.config import RecpipeConfig
+        from pipeline.night_lock import night_lock
+        config = RecpipeConfig.model_validate(yaml.safe_load(open({str(config_file)!r})))
+        with night_lock(config):
+            open({str(ready)!r}, "w").close()
+            time.sleep(600)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env={**os.environ, **env})
+    deadline = time.time() + 60
+    while not ready.exists():
+        assert proc.poll() is None and time.time() < deadline, "the holder did not take the lock"
+        time.sleep(0.1)
+    return proc
+
+
+def _second_night_is_refused_naming_the_first(config, tmp_path, env=None):
+    holder = _hold_in_another_process(config, tmp_path, env or {})
+    try:
+        with pytest.raises(NightLocked, match=rf"in use by the night started .* by pid {holder.pid} on"):
+            with night_lock(config):
+                pass
+        waiting = config.with_overrides(night_lock_wait_s=2)
+        t0 = time.time()
+        with pytest.raises(NightLocked):
+            with night_lock(waiting):
+                pass
+        assert time.time() - t0 >= 1.5, "night_lock_wait_s waits before giving up"
+    finally:
+        holder.kill()
+        holder.wait()
+    with night_lock(config):  # a dead holder's lock is released with its process
+        pass
+
+
+def test_a_second_night_on_a_local_run_root_is_refused_naming_the_running_one(tmp_path):
+    config = make_config(tmp_path, tmp_path / "data")
+    _second_night_is_refused_naming_the_first(config, tmp_path)
+
+
+def test_a_second_night_on_mysql_mlmd_is_refused_naming_the_running_one(tmp_path, mysql_server, monkeypatch):
+    database, user, password = mysql_server.new_database()
+    monkeypatch.setenv("MLMD_MYSQL_PASSWORD", password)
+    config = make_config(tmp_path, tmp_path / "data").with_overrides(
+        **{
+            "metadata.kind": "mysql",
+            "metadata.host": "127.0.0.1",
+            "metadata.port": mysql_server.port,
+            "metadata.database": database,
+            "metadata.user": user,
+        }
+    )
+    _second_night_is_refused_naming_the_first(config, tmp_path)
