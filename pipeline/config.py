@@ -195,6 +195,36 @@ class TrainerConfig(_Strict):
         "however large a span grows (about 0.6 GB of cache at the limit).",
     )
     seed: int = 42
+    negatives: int = Field(
+        0,
+        ge=0,
+        description="Items sampled from the catalogue per click, fresh every epoch, as non-clicks (the NCF "
+        "paper's training); 0 trains on the logged impressions alone.",
+    )
+    negative_sampling: Literal["uniform", "popularity"] = Field(
+        "uniform", description="Sample negatives uniformly, or by click count ** popularity_alpha."
+    )
+    popularity_alpha: float = Field(0.75, ge=0, description="Exponent of popularity sampling.")
+    loss: Literal["logloss", "bpr", "softmax"] = Field(
+        "logloss",
+        description="logloss: pointwise, over impressions and sampled negatives (click-through rate); "
+        "bpr: pairwise, each click above its sampled negatives; softmax: each click against its sampled "
+        "negatives as one softmax. Ranking losses need negatives >= 1.",
+    )
+    impression_weight: float = Field(
+        1.0,
+        ge=0,
+        description="Weight of the pointwise log loss on the logged impressions (clicks and non-clicks) "
+        "against the loss on sampled negatives, which counts 1 per click.",
+    )
+
+    @model_validator(mode="after")
+    def _ranking_needs_negatives(self) -> TrainerConfig:
+        if self.loss != "logloss" and self.negatives < 1:
+            raise ValueError(
+                f"trainer.loss {self.loss} ranks each click against sampled negatives: set negatives >= 1"
+            )
+        return self
 
     @field_validator("mlp_layers")
     @classmethod

@@ -41,6 +41,8 @@ INPUT_FEATURES = (F.T_USER, F.T_ITEM, F.T_DEVICE, F.T_CATEGORY, F.T_PRICE, F.T_A
 
 # Order of the MLP tower's concatenated inputs; components/model/recommend.py splits the first layer's kernel
 # by it, so the two must never disagree.
+LOGIT_LAYER = "click_probability"
+
 MLP_INPUT_ORDER = ("mlp_user", "mlp_item", "device", "category", "age", "position", "hour", "price")
 
 
@@ -79,7 +81,10 @@ def build_neumf(shape: ModelShape, params: ModelParams) -> keras.Model:
         mlp = keras.layers.Dense(width, activation="relu", name=f"mlp_{i}")(mlp)
 
     fused = keras.layers.Concatenate(name="neumf")([gmf, mlp])
-    prob = keras.layers.Dense(1, activation="sigmoid", name="click_probability")(fused)
+    # The logit and its sigmoid are separate layers so a ranking loss can train on the logit (LOGIT_LAYER
+    # keeps the name that trained models, warm-start bundles and components/model/recommend.py use).
+    logit = keras.layers.Dense(1, name=LOGIT_LAYER)(fused)
+    prob = keras.layers.Activation("sigmoid", name="probability")(logit)
     model = keras.Model(inputs={**ints, F.T_PRICE: price}, outputs=prob, name="neumf")
     model.compile(
         optimizer=keras.optimizers.Adam(params.learning_rate),

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.model import features as F
-from components.model.model import MLP_INPUT_ORDER
+from components.model.model import LOGIT_LAYER, MLP_INPUT_ORDER
 
 CHUNK_ROWS = 8192  # items scored per block in `recommend` (see _scores)
 # A `recommend` answer holds k entries per user; when exclusions leave fewer than k items, the rest are this
@@ -55,7 +55,7 @@ class Recommender(tf.Module):
             )
         }
         first = model.get_layer("mlp_0")
-        out = model.get_layer("click_probability")
+        out = model.get_layer(LOGIT_LAYER)
         gmf_dim = emb["gmf_item"].shape[1]
         self._w_gmf, self._w_mlp = out.kernel[:gmf_dim, 0], out.kernel[gmf_dim:, 0]
         self._out_bias = out.bias[0]
@@ -191,15 +191,3 @@ class Recommender(tf.Module):
 
 def _count_mlp_layers(model) -> int:
     return sum(1 for layer in model.layers if layer.name.startswith("mlp_") and layer.name[4:].isdigit())
-
-
-def item_catalogue(dataset: tf.data.Dataset, n_items: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each known item's category index and transformed price, as last seen in the (transformed) data."""
-    category = np.zeros(n_items, np.int64)
-    price = np.zeros(n_items, np.float32)
-    for features, _ in dataset:
-        items = features[F.T_ITEM].numpy()
-        keep = items < n_items
-        category[items[keep]] = features[F.T_CATEGORY].numpy()[keep]
-        price[items[keep]] = features[F.T_PRICE].numpy()[keep]
-    return category, price

@@ -23,7 +23,9 @@ from tfx_bsl.public import tfxio
 
 from components.model import features as F
 from components.model.model import INPUT_FEATURES, ModelParams, ModelShape, build_neumf
-from components.model.recommend import Recommender, item_catalogue
+from components.model.negatives import read_catalogue, with_negatives
+from components.model.ranking import SampledNegativesTrainer
+from components.model.recommend import Recommender
 from components.model.signatures import make_signatures, warmup_requests
 from components.model.warm_start import (
     IncompatibleBaseModel,
@@ -212,16 +214,29 @@ def train(job: TrainJob) -> dict[str, float]:
     train_ds = dataset(job.train_files, schema, batch, True, cfg)
     eval_ds = dataset(job.eval_files, schema, batch, False, cfg)
     vocabs = vocabularies(tf_transform_output)
+    items, users = vocabs[F.ITEM_ID], vocabs[F.USER_ID]
+    # The catalogue (each item's side features, its clicks) serves both the sampled negatives and export.
+    one_pass = {**cfg, "cache_examples": False}
+    catalogue = read_catalogue(dataset(job.train_files, schema, 8192, False, one_pass), len(items))
+    negatives = int(cfg.get("negatives", 0))
+    if negatives:
+        how, alpha = cfg["negative_sampling"], float(cfg["popularity_alpha"])
+        train_ds = with_negatives(train_ds, catalogue, negatives, how, alpha)
     with strategy.scope():
         model = build_neumf(model_shape(tf_transform_output, cfg), model_params(cfg))
         seeded = warm_start(model, cfg, vocabs)
+        fitted = model
+        if negatives:
+            fitted = SampledNegativesTrainer(
+                model, cfg["loss"], float(cfg["impression_weight"]), float(cfg["learning_rate"])
+            )
 
     epochs = int(cfg["epochs"])
     callbacks = [keras.callbacks.BackupAndRestore(backup_dir=job.backup_dir), EpochLog(epochs)]
     if is_chief():
         callbacks.append(keras.callbacks.TensorBoard(log_dir=job.model_run_dir, update_freq="epoch"))
     started = time.time()
-    model.fit(train_ds, validation_data=eval_ds, epochs=epochs, callbacks=callbacks, verbose=2)
+    fitted.fit(train_ds, validation_data=eval_ds, epochs=epochs, callbacks=callbacks, verbose=2)
     metrics = {k: float(v) for k, v in model.evaluate(eval_ds, return_dict=True, verbose=0).items()}
     metrics["fit_seconds"] = time.time() - started
     metrics.update(seeded)
@@ -229,10 +244,9 @@ def train(job: TrainJob) -> dict[str, float]:
     trained = layer_weights(model)  # before the serving layers are attached to the model
 
     signatures = make_signatures(model, tf_transform_output)
-    items, users = vocabs[F.ITEM_ID], vocabs[F.USER_ID]
-    one_pass = {**cfg, "cache_examples": False}
-    category, price = item_catalogue(dataset(job.train_files, schema, 8192, False, one_pass), len(items))
-    model.recommender = Recommender(model, model.tft_layer, items, category, price, known_users=len(users))
+    model.recommender = Recommender(
+        model, model.tft_layer, items, catalogue.category, catalogue.price, known_users=len(users)
+    )
     signatures["recommend"] = model.recommender.recommend.get_concrete_function()
     signatures["score_items"] = model.recommender.score_items.get_concrete_function()
 

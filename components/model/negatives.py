@@ -1,0 +1,83 @@
+"""Negatives the way the NCF paper trains: for every click, items sampled from the catalogue, fresh every
+epoch, inside the trainer's tf.data pipeline over Transform's integer item ids, so nothing new is written
+to disk. A sampled item carries its own side features (category, price), read from the catalogue the
+export builds for `recommend`, never copied from the clicked row.
+
+The sampling runs after the in-memory cache and after sharding, so every epoch (and every worker, on its
+own shard) draws new items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from components.model import features as F
+
+NEG_ITEM = "neg_item_idx"
+NEG_CATEGORY = "neg_category_idx"
+NEG_PRICE = "neg_price_z"
+ITEM_SIDE = {F.T_ITEM: NEG_ITEM, F.T_CATEGORY: NEG_CATEGORY, F.T_PRICE: NEG_PRICE}
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Every vocabulary item's side features as last seen in the training data, and its clicks there."""
+
+    category: np.ndarray  # [items] int64 category index
+    price: np.ndarray  # [items] float32 transformed price
+    clicks: np.ndarray  # [items] int64
+
+    @property
+    def size(self) -> int:
+        return len(self.category)
+
+
+def read_catalogue(dataset: tf.data.Dataset, n_items: int) -> Catalogue:
+    """One pass over (transformed features, label) batches; ids past the vocabulary (OOV) are ignored."""
+    category = np.zeros(n_items, np.int64)
+    price = np.zeros(n_items, np.float32)
+    clicks = np.zeros(n_items, np.int64)
+    for features, label in dataset:
+        items = features[F.T_ITEM].numpy()
+        keep = items < n_items
+        category[items[keep]] = features[F.T_CATEGORY].numpy()[keep]
+        price[items[keep]] = features[F.T_PRICE].numpy()[keep]
+        clicked = keep & (np.reshape(label.numpy(), [-1]) > 0)
+        np.add.at(clicks, items[clicked], 1)
+    return Catalogue(category, price, clicks)
+
+
+def sampling_logits(catalogue: Catalogue, how: str, alpha: float) -> np.ndarray:
+    """Log-probabilities of drawing each item: uniform, or proportional to (clicks + 1) ** alpha (the +1
+    keeps never-clicked items drawable)."""
+    if how == "uniform":
+        return np.zeros(catalogue.size, np.float32)
+    return (alpha * np.log1p(catalogue.clicks)).astype(np.float32)
+
+
+def with_negatives(
+    dataset: tf.data.Dataset, catalogue: Catalogue, negatives: int, how: str, alpha: float
+) -> tf.data.Dataset:
+    """Add NEG_ITEM / NEG_CATEGORY / NEG_PRICE, each [batch, negatives], to every batch's features."""
+    logits = tf.constant(sampling_logits(catalogue, how, alpha))[None, :]
+    category = tf.constant(catalogue.category)
+    price = tf.constant(catalogue.price)
+
+    def add(features, label):
+        rows = tf.shape(features[F.T_ITEM])[0]
+        if how == "uniform":
+            items = tf.random.uniform([rows, negatives], 0, catalogue.size, dtype=tf.int64)
+        else:
+            items = tf.reshape(tf.random.categorical(logits, rows * negatives), [rows, negatives])
+        features = {
+            **features,
+            NEG_ITEM: items,
+            NEG_CATEGORY: tf.gather(category, items),
+            NEG_PRICE: tf.gather(price, items),
+        }
+        return features, label
+
+    return dataset.map(add, num_parallel_calls=tf.data.AUTOTUNE)

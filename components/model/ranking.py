@@ -1,0 +1,72 @@
+"""The training objective over the NeuMF score: pointwise log loss for click-through rate, or a ranking
+loss (pairwise BPR, or a sampled softmax) of each click against its sampled negatives.
+
+Every objective keeps a pointwise log loss on the logged impressions (weight trainer.impression_weight),
+so the served probability stays calibrated on what users were shown; the sampled negatives count 1 per
+click. The trained and exported model is the plain NeuMF: this wrapper only changes how it learns.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras as keras
+
+from components.model import features as F
+from components.model.model import INPUT_FEATURES, LOGIT_LAYER
+from components.model.negatives import ITEM_SIDE
+
+
+class SampledNegativesTrainer(keras.Model):
+    """Fits `model` on batches that carry sampled negatives (components/model/negatives.py)."""
+
+    def __init__(self, model: keras.Model, loss: str, impression_weight: float, learning_rate: float):
+        super().__init__(name="neumf_trainer")
+        self.neumf = model
+        self.logit = keras.Model(model.input, model.get_layer(LOGIT_LAYER).output)
+        self.objective = loss
+        self.impression_weight = impression_weight
+        self.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=keras.losses.BinaryCrossentropy(),
+            metrics=[keras.metrics.AUC(name="auc")],
+        )
+
+    def call(self, features, training=False):
+        return self.neumf({k: features[k] for k in INPUT_FEATURES}, training=training)
+
+    def _negative_logits(self, features) -> tf.Tensor:
+        """[batch, negatives] logits of each row's user context with its sampled items."""
+        negatives = tf.shape(features[ITEM_SIDE[F.T_ITEM]])[1]
+        rows = {
+            name: tf.reshape(features[ITEM_SIDE[name]], [-1])
+            if name in ITEM_SIDE
+            else tf.repeat(features[name], negatives, axis=0)
+            for name in INPUT_FEATURES
+        }
+        return tf.reshape(self.logit(rows, training=True), [-1, negatives])
+
+    def objective_terms(self, logits: tf.Tensor, negative_logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        """Per row: weighted log loss on the impression, plus the click's loss against its negatives."""
+        impression = keras.backend.binary_crossentropy(labels, logits, from_logits=True)
+        if self.objective == "logloss":
+            ranked = tf.reduce_sum(tf.nn.softplus(negative_logits), axis=1)  # log loss of label 0 each
+        elif self.objective == "bpr":
+            ranked = tf.reduce_mean(tf.nn.softplus(negative_logits - logits[:, None]), axis=1)
+        else:  # softmax over the click and its negatives, the click the right answer
+            ranked = tf.reduce_logsumexp(tf.concat([logits[:, None], negative_logits], 1), axis=1) - logits
+        return self.impression_weight * impression + labels * ranked
+
+    def train_step(self, data):
+        features, labels = data
+        labels = tf.cast(tf.reshape(labels, [-1]), tf.float32)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            logits = tf.reshape(self.logit({k: features[k] for k in INPUT_FEATURES}, training=True), [-1])
+            terms = self.objective_terms(logits, self._negative_logits(features), labels)
+            # Mean over the global batch (gradients are summed across replicas), plus the L2 penalty.
+            loss = tf.reduce_sum(terms) / tf.cast(tf.size(labels) * replicas, tf.float32)
+            if self.neumf.losses:
+                loss += tf.add_n(self.neumf.losses) / replicas
+        self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
+        self.compiled_metrics.update_state(labels, tf.sigmoid(logits))
+        return {"loss": loss * replicas, **{m.name: m.result() for m in self.metrics if m.name != "loss"}}
