@@ -109,15 +109,15 @@ def _dag_runner(runner: Runner):
 
 def _run_nodes(config: RecpipeConfig, night: Night, nodes: NodeRange, runner: Runner) -> None:
     pipeline = create_pipeline(config, night)
-    present = {c.id for c in pipeline.components}  # EvalSample is there only with evaluation.max_examples
-    options = tfx_pipeline.RunOptions(
-        from_nodes=[n for n in nodes.from_nodes if n in present], to_nodes=list(nodes.to_nodes)
-    )
     with launching(launch_settings(config)):
         if nodes.whole:
             _dag_runner(runner).run(pipeline)
-        else:
-            tfx.orchestration.LocalDagRunner().run(pipeline, run_options=options)
+            return
+        present = {c.id for c in pipeline.components}  # EvalSample is there only with evaluation.max_examples
+        options = tfx_pipeline.RunOptions(
+            from_nodes=[n for n in nodes.from_nodes if n in present], to_nodes=list(nodes.to_nodes)
+        )
+        tfx.orchestration.LocalDagRunner().run(pipeline, run_options=options)
 
 
 def run_night(
