@@ -2,10 +2,11 @@
 
 Both protocols treat every rating as an interaction (implicit feedback). Our model is trained the way
 the nightly pipeline trains it: the training split is written as a click-log span (every rating a
-click, sampled unrated movies as non-click impressions), the whole TFX pipeline runs on it, and the
+click), the whole TFX pipeline runs on it with the trainer sampling unrated movies as negatives afresh
+every epoch (trainer.negatives in the pipeline config), and the
 exported SavedModel's `score_items` signature ranks items. The baselines (most-popular, BPR matrix
 factorisation, EASE) are fitted in NumPy on the same split, and every model is scored by the same
-metric code (bench/ranking_metrics.py), so the comparison between rows is exact even where a
+metric code (components/ranking_metrics.py), so the comparison between rows is exact even where a
 comparison with a published figure on another MovieLens release is not.
 """
 
@@ -22,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
 
-from bench.ranking_metrics import hit_rate_ndcg, rank_of_first, ranking_metrics, top_k
+from components.ranking_metrics import hit_rate_ndcg, rank_of_first, ranking_metrics, top_k
 from pipeline.config import load_config, resolve_paths
 from pipeline.data.movielens import ImportOptions, write_spans
 from pipeline.runners import run_pipeline
@@ -51,7 +52,10 @@ class QualityConfig(BaseModel):
     msr_train_ratio: float = Field(0.75, gt=0, lt=1)
     seed: int = 42
     train_negatives_per_rating: int = Field(
-        4, ge=0, description="unrated movies per rating in our training span"
+        0,
+        ge=0,
+        description="unrated movies written per rating into our training span as fixed non-click "
+        "impressions; 0: positives only, the trainer samples negatives itself (trainer.negatives)",
     )
     ease_lambda: float = Field(250.0, gt=0)
     bpr: BprSettings = BprSettings()

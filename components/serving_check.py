@@ -131,7 +131,7 @@ def ServingCheck(
     repeats: tfx.dsl.components.Parameter[int] = 50,
 ) -> None:
     if blessing.get_int_custom_property("blessed") != 1:
-        ok, reason = False, "skipped: the Evaluator did not bless this model"
+        ok, reason = False, "skipped: the Evaluator or the feed-quality gate did not bless this model"
     else:
         ok, reason, _ = check_model(path_utils.serving_model_dir(model.uri), latency_budget_ms, repeats)
     infra_blessing.set_int_custom_property("blessed", int(ok))

@@ -1,4 +1,5 @@
-"""The Pusher: a model reaches TF Serving only if the Evaluator and the serving check both blessed it.
+"""The Pusher: a model reaches TF Serving only if the Evaluator, the feed-quality gate and the serving check
+all blessed it.
 
 TFX's own Pusher copies files straight into the numbered version folder, which TF Serving may load while
 it is half-written; this one stages, renames, prunes old versions and rewrites models.config
@@ -17,6 +18,7 @@ from components.serving_layout import push_model
 def ServingPusher(
     model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model],
     model_blessing: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ModelBlessing],
+    feed_blessing: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ModelBlessing],
     infra_blessing: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.InfraBlessing],
     pushed_model: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.PushedModel],
     serving_root: tfx.dsl.components.Parameter[str],
@@ -27,6 +29,8 @@ def ServingPusher(
     pushed, destination, version = False, "", 0
     if model_blessing.get_int_custom_property("blessed") != 1:
         reason = "not pushed: the Evaluator did not bless the model"
+    elif feed_blessing.get_int_custom_property("blessed") != 1:
+        reason = f"not pushed: the feed-quality gate refused it: {feed_blessing.get_string_custom_property('reason')}"
     elif infra_blessing.get_int_custom_property("blessed") != 1:
         reason = (
             f"not pushed: the serving check failed: {infra_blessing.get_string_custom_property('reason')}"

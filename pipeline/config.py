@@ -214,8 +214,15 @@ class TrainerConfig(_Strict):
     impression_weight: float = Field(
         1.0,
         ge=0,
-        description="Weight of the pointwise log loss on the logged impressions (clicks and non-clicks) "
-        "against the loss on sampled negatives, which counts 1 per click.",
+        description="Weight of a logged non-click impression in the log loss; a click weighs 1 and so does "
+        "each sampled negative.",
+    )
+
+    recommend_by: Literal["expected_clicks", "click_probability"] = Field(
+        "expected_clicks",
+        description="What `recommend` ranks the catalogue by: expected clicks (click probability x the "
+        "item's share of logged impressions; for click logs, whose clicks follow what was shown) or the "
+        "click probability alone (for logs of interactions only, e.g. MovieLens ratings).",
     )
 
     @model_validator(mode="after")
@@ -250,6 +257,24 @@ class EvaluationConfig(_Strict):
         "examples (EvalSample), so the Evaluator's memory stays bounded however large a span grows: TFMA "
         "holds each user's examples and predictions in memory for NDCG. None: every example.",
     )
+
+
+class FeedConfig(_Strict):
+    """The feed-quality gate (components/feed_gate.py): the candidate's own top-K over the whole catalogue
+    for the users who clicked in the evaluated span, against the most-popular list and the baseline."""
+
+    enabled: bool = Field(True, description="Off: the gate passes every model it is given, and says so.")
+    k: int = Field(10, ge=1, description="Length of the feed scored (Recall@K, NDCG@K).")
+    min_lift_over_popularity: float = Field(
+        0.05,
+        ge=-1,
+        description="Bless only if NDCG@K >= (1 + this) x the most-popular list's NDCG@K (a negative value "
+        "tolerates a feed that much below popularity, for data too small to learn from).",
+    )
+    max_drop: float = Field(
+        0.02, ge=0, le=1, description="Bless only if NDCG@K >= the baseline (last blessed) model's - this."
+    )
+    max_users: int = Field(2000, ge=1, description="Clicking users scored, a fixed hash-chosen subset.")
 
 
 class ServingConfig(_Strict):
@@ -358,6 +383,7 @@ class RecpipeConfig(_Strict):
     transform: TransformConfig = Field(default_factory=TransformConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    feed: FeedConfig = Field(default_factory=FeedConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     beam: BeamConfig = Field(default_factory=BeamConfig)
     metadata: MetadataConfig = Field(default_factory=MetadataConfig)

@@ -22,6 +22,7 @@ from components.drift_gate import DriftGate
 from components.eval_sample import EvalSample
 from components.evaluation import build_eval_config
 from components.example_gen import ImportExampleGen
+from components.feed_gate import FeedQualityGate
 from components.serving_check import ServingCheck
 from components.serving_push import ServingPusher
 from components.span_window import SpanWindowStrategy
@@ -187,18 +188,33 @@ def create_pipeline(config: RecpipeConfig, night: Night) -> tfx.dsl.Pipeline:
         eval_config=build_eval_config(**config.evaluation.model_dump(exclude={"max_examples"})),
     ).with_id(nodes.EVALUATOR)
 
+    # The feed users see: the candidate's own top-K over the whole catalogue for the evaluated span's
+    # clicking users, against the most-popular list and the baseline model.
+    feed_gate = FeedQualityGate(
+        model=trainer.outputs["model"],
+        blessing=evaluator.outputs["blessing"],
+        examples=eval_examples,
+        transformed_examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        baseline_model=model_resolver.outputs["model"],
+        splits=",".join(eval_splits),
+        enabled=int(config.feed.enabled),
+        **config.feed.model_dump(exclude={"enabled"}),
+    ).with_id(nodes.FEED_GATE)
+
     # Load the candidate as TF Serving would, replay its warm-up requests, check shapes and p99 latency.
     serving_check = ServingCheck(
         model=trainer.outputs["model"],
-        blessing=evaluator.outputs["blessing"],
+        blessing=feed_gate.outputs["feed_blessing"],
         latency_budget_ms=config.serving.latency_budget_ms,
         repeats=config.serving.check_repeats,
     ).with_id(nodes.SERVING_CHECK)
 
-    # Only a model blessed by both: a new version under <serving root>/<model name>/, appearing atomically.
+    # Only a model blessed by all three: a new version under <serving root>/<model name>/, appearing atomically.
     pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        feed_blessing=feed_gate.outputs["feed_blessing"],
         infra_blessing=serving_check.outputs["infra_blessing"],
         serving_root=config.serving.root,
         model_name=config.serving.model_name,
@@ -223,6 +239,7 @@ def create_pipeline(config: RecpipeConfig, night: Night) -> tfx.dsl.Pipeline:
             model_resolver,
             *([eval_sample] if eval_sample else []),
             evaluator,
+            feed_gate,
             serving_check,
             pusher,
         ],

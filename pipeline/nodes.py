@@ -23,6 +23,7 @@ TRAINER = "Trainer"
 BLESSED_MODEL_RESOLVER = "latest_blessed_model_resolver"
 EVAL_SAMPLE = "EvalSample"
 EVALUATOR = "Evaluator"
+FEED_GATE = "FeedQualityGate"
 SERVING_CHECK = "ServingCheck"
 PUSHER = "Pusher"
 
@@ -55,7 +56,7 @@ PHASES: dict[str, NodeRange | None] = {
     ),
     "train-evaluate": NodeRange(
         (TRAINING_WINDOW, TRANSFORM, BLESSED_MODEL_RESOLVER, EVAL_SAMPLE),
-        (EVALUATOR,),
+        (FEED_GATE,),
         starts_night=False,
         ends_night=False,
     ),

@@ -24,11 +24,13 @@ ITEM_SIDE = {F.T_ITEM: NEG_ITEM, F.T_CATEGORY: NEG_CATEGORY, F.T_PRICE: NEG_PRIC
 
 @dataclass(frozen=True)
 class Catalogue:
-    """Every vocabulary item's side features as last seen in the training data, and its clicks there."""
+    """Every vocabulary item's side features as last seen in the training data, its clicks and its logged
+    impressions there."""
 
     category: np.ndarray  # [items] int64 category index
     price: np.ndarray  # [items] float32 transformed price
     clicks: np.ndarray  # [items] int64
+    impressions: np.ndarray  # [items] int64: logged rows, clicked or not
 
     @property
     def size(self) -> int:
@@ -40,6 +42,7 @@ def read_catalogue(dataset: tf.data.Dataset, n_items: int) -> Catalogue:
     category = np.zeros(n_items, np.int64)
     price = np.zeros(n_items, np.float32)
     clicks = np.zeros(n_items, np.int64)
+    impressions = np.zeros(n_items, np.int64)
     for features, label in dataset:
         items = features[F.T_ITEM].numpy()
         keep = items < n_items
@@ -47,7 +50,8 @@ def read_catalogue(dataset: tf.data.Dataset, n_items: int) -> Catalogue:
         price[items[keep]] = features[F.T_PRICE].numpy()[keep]
         clicked = keep & (np.reshape(label.numpy(), [-1]) > 0)
         np.add.at(clicks, items[clicked], 1)
-    return Catalogue(category, price, clicks)
+        np.add.at(impressions, items[keep], 1)
+    return Catalogue(category, price, clicks, impressions)
 
 
 def sampling_logits(catalogue: Catalogue, how: str, alpha: float) -> np.ndarray:

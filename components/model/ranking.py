@@ -1,9 +1,9 @@
 """The training objective over the NeuMF score: pointwise log loss for click-through rate, or a ranking
 loss (pairwise BPR, or a sampled softmax) of each click against its sampled negatives.
 
-Every objective keeps a pointwise log loss on the logged impressions (weight trainer.impression_weight),
-so the served probability stays calibrated on what users were shown; the sampled negatives count 1 per
-click. The trained and exported model is the plain NeuMF: this wrapper only changes how it learns.
+Every objective keeps the pointwise log loss on the logged impressions, so the served probability stays
+tied to what users were shown: a click weighs 1, a logged non-click trainer.impression_weight, and the
+sampled negatives of a click count on top (1 each for logloss, one ranking term for bpr and softmax). The trained and exported model is the plain NeuMF: this wrapper only changes how it learns.
 """
 
 from __future__ import annotations
@@ -46,15 +46,17 @@ class SampledNegativesTrainer(keras.Model):
         return tf.reshape(self.logit(rows, training=True), [-1, negatives])
 
     def objective_terms(self, logits: tf.Tensor, negative_logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        """Per row: weighted log loss on the impression, plus the click's loss against its negatives."""
-        impression = keras.backend.binary_crossentropy(labels, logits, from_logits=True)
+        """Per row: the log loss on the logged impression (a click weighs 1, a logged non-click
+        impression_weight), plus the click's loss against its sampled negatives."""
+        weight = labels + (1.0 - labels) * self.impression_weight
+        impression = weight * tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
         if self.objective == "logloss":
             ranked = tf.reduce_sum(tf.nn.softplus(negative_logits), axis=1)  # log loss of label 0 each
         elif self.objective == "bpr":
             ranked = tf.reduce_mean(tf.nn.softplus(negative_logits - logits[:, None]), axis=1)
         else:  # softmax over the click and its negatives, the click the right answer
             ranked = tf.reduce_logsumexp(tf.concat([logits[:, None], negative_logits], 1), axis=1) - logits
-        return self.impression_weight * impression + labels * ranked
+        return impression + labels * ranked
 
     def train_step(self, data):
         features, labels = data

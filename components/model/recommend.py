@@ -8,6 +8,12 @@ A request then costs one [V, h1] add + ReLU and the small remaining layers, not 
 
 Unknown users (OOV index) are scored with the mean embedding of the known users, which ranks items the
 way the model would for a typical user, instead of using an untrained OOV row.
+
+What the feed ranks by is trainer.recommend_by: the click probability, or the expected clicks, that
+probability times the item's share of the logged impressions. A click log's clicks are shaped by what
+the logging policy showed: a model of P(click | shown) alone ranks the whole catalogue far below the
+most-popular list on the next day's clicks (docs/BENCHMARKS.md), the exposure-weighted feed above it.
+`score_items` (the ranking call for items a caller already chose) always answers the click probability.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class Recommender(tf.Module):
         item_category: np.ndarray,
         item_price: np.ndarray,
         known_users: int,
+        item_exposure: np.ndarray | None = None,
     ):
         super().__init__(name="recommender")
         self._tft_layer = tft_layer
@@ -80,6 +87,14 @@ class Recommender(tf.Module):
         self.mean_gmf_user = tf.Variable(tf.reduce_mean(emb["gmf_user"][:known_users], 0), trainable=False)
         self.mean_mlp_user = tf.Variable(tf.reduce_mean(emb["mlp_user"][:known_users], 0), trainable=False)
         self.known_users = known_users
+        # With exposure: the feed ranks by expected clicks, P(click | shown) x the item's share of the
+        # logged impressions (+1 each, so an item never shown still ranks by its click probability).
+        share = (
+            np.ones(n_items)
+            if item_exposure is None
+            else (item_exposure + 1.0) / (item_exposure.sum() + n_items)
+        )
+        self.item_share = tf.Variable(tf.constant(share, tf.float32), trainable=False, name="item_share")
         self.item_index = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
                 tf.constant(item_ids, tf.string), tf.range(n_items, dtype=tf.int64)
@@ -160,6 +175,7 @@ class Recommender(tf.Module):
     def recommend(self, user_id, device, event_ts, k, exclude_item_ids):
         gmf_u, user_part = self._user_side(user_id, device, event_ts)
         scores = self._scores(gmf_u, user_part, self.item_part, self.gmf_items, chunk_rows=CHUNK_ROWS)
+        scores = scores * self.item_share[None, :]
         excluded = self.item_index.lookup(exclude_item_ids)
         excluded = tf.boolean_mask(excluded, excluded >= 0)
         mask = tf.scatter_nd(excluded[:, None], tf.ones_like(excluded, tf.bool), [self.n_items])

@@ -244,8 +244,9 @@ def train(job: TrainJob) -> dict[str, float]:
     trained = layer_weights(model)  # before the serving layers are attached to the model
 
     signatures = make_signatures(model, tf_transform_output)
+    exposure = catalogue.impressions if cfg.get("recommend_by") == "expected_clicks" else None
     model.recommender = Recommender(
-        model, model.tft_layer, items, catalogue.category, catalogue.price, known_users=len(users)
+        model, model.tft_layer, items, catalogue.category, catalogue.price, len(users), exposure
     )
     signatures["recommend"] = model.recommender.recommend.get_concrete_function()
     signatures["score_items"] = model.recommender.score_items.get_concrete_function()

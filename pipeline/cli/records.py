@@ -24,6 +24,8 @@ HISTORY_COLUMNS = (
     "base AUC",
     "NDCG",
     "base NDCG",
+    "feed NDCG",
+    "popular",
     "version",
     "s",
 )
@@ -51,6 +53,8 @@ def print_history(records) -> None:
             _number(r.auc_baseline),
             _number(r.ndcg),
             _number(r.ndcg_baseline),
+            _number(r.feed_ndcg),
+            _number(r.feed_ndcg_popularity),
             str(r.pushed_version or "-"),
             f"{r.seconds:.0f}",
         )

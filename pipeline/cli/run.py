@@ -131,6 +131,8 @@ def print_summary(summary, config, seconds: float) -> None:
         summary.blessed
     ]
     table.add_row("decision", blessed)
+    if summary.feed_gate:
+        table.add_row("feed quality", summary.feed_gate)
     if summary.serving_check:
         table.add_row("serving check", summary.serving_check)
     if summary.push_reason and not summary.pushed:

@@ -25,7 +25,7 @@ STATUSES = {
     "pushed": "blessed, passed the serving check and pushed",
     "already served": "blessed, and this very model is already a served version (a rerun): nothing to push",
     "not blessed": "the Evaluator did not bless the model (a gate failed)",
-    "not pushed": "blessed, but the serving check or the push refused it",
+    "not pushed": "blessed, but the feed-quality gate, the serving check or the push refused it",
     "drift": "stopped before training: the newest span drifted from the previous one",
     "anomalies": "stopped before training: the data broke the schema",
     "bad input": "stopped before any component ran (pre-flight check)",
@@ -58,6 +58,13 @@ class NightRecord:
     auc_bar: float | None = None
     ndcg_bar: float | None = None
     blessed: bool | None = None
+    feed_k: int | None = None  # the feed-quality gate: NDCG@K and Recall@K of the candidate's feed, ...
+    feed_ndcg: float | None = None
+    feed_recall: float | None = None
+    feed_coverage: float | None = None
+    feed_ndcg_popularity: float | None = None  # ... of the most-popular list
+    feed_ndcg_baseline: float | None = None  # ... and of the baseline model's feed
+    feed_gate: str | None = None
     serving_check: str | None = None
     pushed_version: int | None = None
     pushed_path: str | None = None
@@ -163,6 +170,12 @@ def build_record(
         record.ndcg, record.ndcg_baseline, record.ndcg_bar = ndcg.value, ndcg.baseline, ndcg.lower_bound
     record.eval_examples = summary.eval_examples
     record.blessed, record.serving_check = summary.blessed, summary.serving_check
+    record.feed_gate, feed = summary.feed_gate, summary.feed
+    if "model" in feed:
+        record.feed_k, record.feed_ndcg_popularity = feed["k"], feed["popularity"]["ndcg"]
+        record.feed_ndcg, record.feed_recall = feed["model"]["ndcg"], feed["model"]["recall"]
+        record.feed_coverage = feed["model"]["coverage"]
+        record.feed_ndcg_baseline = feed.get("baseline", {}).get("ndcg")
     if summary.pushed and summary.pushed_path:
         record.pushed_path = summary.pushed_path
         record.pushed_version = int(storage.name(summary.pushed_path))

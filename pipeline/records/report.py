@@ -48,7 +48,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def history_plot(records: list[NightRecord]) -> str | None:
-    """AUC and NDCG of every evaluated night (with their bars and baselines), as a PNG data URI."""
+    """AUC and NDCG of every evaluated night (with their bars and baselines), and the feed's NDCG beside
+    the most-popular list's, as a PNG data URI."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,7 +59,7 @@ def history_plot(records: list[NightRecord]) -> str | None:
     if not points:
         return None
     labels = [str(r.span) for r in points]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharex=True)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.6), sharex=True)
     for ax, metric, title in ((axes[0], "auc", "AUC"), (axes[1], "ndcg", "NDCG@k")):
         values = [getattr(r, metric) for r in points]
         xs = list(range(len(points)))
@@ -94,6 +95,19 @@ def history_plot(records: list[NightRecord]) -> str | None:
         ax.set_title(title)
         ax.set_xticks(xs, labels, rotation=45, ha="right", fontsize=8)
         ax.grid(alpha=0.3)
+    feed = axes[2]
+    for attribute, style, label in (
+        ("feed_ndcg", "o-", "candidate"),
+        ("feed_ndcg_baseline", "s--", "baseline"),
+        ("feed_ndcg_popularity", "^:", "most popular"),
+    ):
+        values = [getattr(r, attribute) for r in points]
+        feed.plot(xs, [v if v is not None else float("nan") for v in values], style, label=label)
+    k = next((r.feed_k for r in points if r.feed_k), None)
+    feed.set_title(f"feed NDCG@{k or 'K'} (whole catalogue)")
+    feed.set_xticks(xs, labels, rotation=45, ha="right", fontsize=8)
+    feed.grid(alpha=0.3)
+    feed.legend(fontsize=8, loc="lower left")
     axes[0].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -112,6 +126,11 @@ def render(record: NightRecord, earlier: list[NightRecord]) -> str:
             continue
         delta = f"{value - baseline:+.4f}" if baseline is not None else "-"
         gates.append([name, _fmt(value), _fmt(bar), _fmt(baseline), delta])
+    if record.feed_ndcg is not None:
+        base = record.feed_ndcg_baseline
+        delta = f"{record.feed_ndcg - base:+.4f}" if base is not None else "-"
+        bar = f"most popular {_fmt(record.feed_ndcg_popularity)}"
+        gates.append([f"feed NDCG@{record.feed_k}", _fmt(record.feed_ndcg), bar, _fmt(base), delta])
     sections = [
         f"<h1>recpipe night {record.span} {_badge(record.status)}</h1>",
         f'<p class="muted">run {html.escape(record.run_id)}, started {html.escape(record.started)} UTC, '
@@ -147,7 +166,10 @@ def render(record: NightRecord, earlier: list[NightRecord]) -> str:
     if gates:
         sections.append(_table(["metric", "candidate", "bar", "baseline", "vs baseline"], gates))
         decision = "blessed" if record.blessed else "not blessed"
-        sections.append(f"<p>Evaluator: <b>{decision}</b>. Serving check: {_fmt(record.serving_check)}.</p>")
+        sections.append(
+            f"<p>Evaluator: <b>{decision}</b>. Feed quality: {_fmt(record.feed_gate)}. "
+            f"Serving check: {_fmt(record.serving_check)}.</p>"
+        )
     else:
         sections.append("<p>No model was evaluated tonight.</p>")
     sections.append("<h2>Pushed</h2>")

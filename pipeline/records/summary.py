@@ -15,6 +15,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components import storage
 from components.anomaly_gate import describe, read_anomalies
+from components.feed_gate import read_feed_quality
 from components.model.training import METRICS_FILE
 from components.span_window import input_examples_span
 from pipeline import nodes
@@ -47,6 +48,8 @@ class RunSummary:
     slice_auc: dict[str, tuple[float, int]] = field(default_factory=dict)  # slice -> (AUC, examples)
     blessed: bool | None = None
     serving_check: str | None = None  # the serving check's verdict and reason
+    feed_gate: str | None = None  # the feed-quality gate's verdict and reason
+    feed: dict = field(default_factory=dict)  # its figures (components/feed_gate.py: FEED_FILE)
     pushed: bool = False
     pushed_path: str | None = None
     push_reason: str | None = None
@@ -258,6 +261,11 @@ def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
         ]
     if blessing := _typed(types, outputs.get(nodes.EVALUATOR, []), "ModelBlessing"):
         summary.blessed = bool(_prop(blessing, "blessed"))
+    if feed := _typed(types, outputs.get(nodes.FEED_GATE, []), "ModelBlessing"):
+        summary.feed_gate = ("passed: " if _prop(feed, "blessed") else "FAILED: ") + (
+            _prop(feed, "reason") or ""
+        )
+        summary.feed = read_feed_quality(feed.uri)
     if infra := _typed(types, outputs.get(nodes.SERVING_CHECK, []), "InfraBlessing"):
         summary.serving_check = ("passed: " if _prop(infra, "blessed") else "FAILED: ") + (
             _prop(infra, "reason") or ""

@@ -27,6 +27,9 @@ HERE = {
     "trainer.learning_rate": 0.01,
     "evaluation.max_auc_drop": 0.1,
     "evaluation.max_ndcg_drop": 0.1,
+    # The feed-quality gate's bars for a 3,000-event day, as configs/test.yaml sets them.
+    "feed.min_lift_over_popularity": -0.5,
+    "feed.max_drop": 0.2,
     "beam.direct_running_mode": "in_memory",
     "beam.direct_num_workers": 1,
 }

@@ -21,6 +21,7 @@ from components.model import features as F
 from pipeline.cli import main as cli
 from pipeline.data.clicklog import SpanWriter, read_examples, span_files, to_example
 from pipeline.data.synthetic import SyntheticSpec, generate
+from pipeline.records.history import read_history
 from pipeline.records.summary import summarize
 from pipeline.runners import RunFailed, run_pipeline
 from pipeline.serving_client import latest_version_dir, list_versions, predict_rest
@@ -76,6 +77,7 @@ def test_night1_runs_every_component_blesses_and_pushes(night1):
         "Transform",
         "Trainer",
         "Evaluator",
+        "FeedQualityGate",
         "Pusher",
     }
     assert set(summary.node_states.values()) == {"COMPLETE"}
@@ -86,8 +88,20 @@ def test_night1_runs_every_component_blesses_and_pushes(night1):
     assert summary.anomalies == []
     assert not summary.has_baseline and summary.blessed is True and summary.pushed
     assert list_versions(config.serving_model_dir) == [int(Path(summary.pushed_path).name)]
+    # The feed (the candidate's own top-10 over the catalogue) was scored against the most-popular list
+    # and cleared the bar; no baseline yet.
+    feed = summary.feed
+    assert summary.feed_gate.startswith("passed") and set(feed) == {"k", "users", "model", "popularity"}
+    bar = 1 + config.feed.min_lift_over_popularity
+    assert feed["model"]["ndcg"] >= bar * feed["popularity"]["ndcg"] > 0 and feed["users"] > 20
+    assert 0 < feed["model"]["coverage"] <= 1
+    record = read_history(config)[-1]
+    assert (
+        record.feed_ndcg == feed["model"]["ndcg"]
+        and record.feed_ndcg_popularity == feed["popularity"]["ndcg"]
+    )
     # What the user reads at the end of `recpipe run`:
-    for words in ("anomalies", "none", "AUC", "NDCG@10", "BLESSED", summary.pushed_path):
+    for words in ("anomalies", "none", "AUC", "NDCG@10", "BLESSED", "feed quality", summary.pushed_path):
         assert words in output
 
 
@@ -153,7 +167,12 @@ def test_recommend_ranks_the_whole_catalogue_in_graph_consistently_with_serving_
         item_price=tf.constant([item_meta[i][1] for i in items], tf.float32),
         user_age=tf.constant([-1] * 10, tf.int64),
     )["click_probability"].numpy()
-    assert full.tolist() == pytest.approx(scores.tolist(), abs=1e-4)
+    # The feed ranks by expected clicks (trainer.recommend_by): the served click probability times the
+    # item's share of the logged impressions, the same share for every user.
+    catalogue_ids = [i.decode() for i in model.recommender.item_ids.numpy()]
+    share = dict(zip(catalogue_ids, model.recommender.item_share.numpy().tolist(), strict=True))
+    assert 0 < min(share.values()) and sum(share.values()) == pytest.approx(1.0, abs=1e-4)
+    assert (full * [share[i] for i in items]).tolist() == pytest.approx(scores.tolist(), rel=1e-3)
 
     without_best, _ = recommend(user, 10, exclude=items[:2])
     assert items[0] not in without_best and items[1] not in without_best and without_best[:8] == items[2:]
@@ -328,6 +347,34 @@ def test_each_gate_alone_can_refuse_and_then_nothing_is_pushed(night2, overrides
     config_file.write_text(yaml.safe_dump(config.model_dump()))
     result = CliRunner().invoke(cli, ["run", "--config", str(config_file)])
     assert result.exit_code == 4, result.output
+
+
+def test_the_feed_gate_alone_can_refuse_and_then_nothing_is_pushed(night2):
+    """A bar no feed can clear (100x the most-popular list's NDCG): the Evaluator blesses, the feed-quality
+    gate refuses, the serving check does not run the candidate, nothing is pushed, exit 4."""
+    config, _ = night2
+    config = config.with_overrides(
+        **{
+            "feed.min_lift_over_popularity": 100.0,
+            "evaluation.max_auc_drop": 1.0,
+            "evaluation.max_ndcg_drop": 1.0,
+        }
+    )
+    versions = list_versions(config.serving_model_dir)
+    served = _tree_digest(latest_version_dir(config.serving_model_dir))
+
+    summary = run_pipeline(config)
+
+    assert summary.node_states["Trainer"] == "CACHED" and summary.blessed is True
+    assert summary.feed_gate.startswith("FAILED") and "feed.min_lift_over_popularity" in summary.feed_gate
+    assert summary.serving_check.startswith("FAILED: skipped") and not summary.pushed
+    assert "feed-quality gate refused it" in summary.push_reason
+    assert list_versions(config.serving_model_dir) == versions
+    assert _tree_digest(latest_version_dir(config.serving_model_dir)) == served
+    assert read_history(config)[-1].status == "not pushed"
+    config_file = Path(config.run_root).parent / "refused-feed.yaml"
+    config_file.write_text(yaml.safe_dump(config.model_dump()))
+    assert CliRunner().invoke(cli, ["run", "--config", str(config_file)]).exit_code == 4
 
 
 def test_serving_check_blocks_a_model_over_its_latency_budget(night2):

@@ -54,3 +54,14 @@ def test_relative_paths_resolve_against_base_dir(tmp_path):
     assert config.run_root == str(tmp_path / "runs" / "x")
     assert config.data.root == str(tmp_path / "d")
     assert config.metadata_path == str(tmp_path / "runs" / "x" / "metadata.sqlite")
+
+
+def test_a_ranking_loss_without_sampled_negatives_is_refused_with_the_fix(repo):
+    from pipeline.config import ConfigError, load_config
+
+    config = load_config(repo / "configs" / "local.yaml")
+    with pytest.raises(
+        (ConfigError, ValueError), match="trainer.loss bpr ranks each click against sampled negatives"
+    ):
+        config.with_overrides(**{"trainer.loss": "bpr"})
+    assert config.with_overrides(**{"trainer.loss": "bpr", "trainer.negatives": 4}).trainer.negatives == 4

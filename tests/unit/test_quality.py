@@ -20,7 +20,7 @@ from bench.quality import (
     load_quality_config,
     stratified_split,
 )
-from bench.ranking_metrics import hit_rate_ndcg, rank_of_first, ranking_metrics, top_k
+from components.ranking_metrics import hit_rate_ndcg, rank_of_first, ranking_metrics, top_k
 from pipeline.cli import main
 
 LOG2_3 = math.log2(3)

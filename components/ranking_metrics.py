@@ -1,6 +1,6 @@
 """Top-k ranking metrics of the two published evaluation protocols, on plain NumPy arrays.
 
-Written here rather than imported so the definitions are visible and pinned: published numbers are only
+Shared by the feed-quality gate (components/feed_gate.py) and the MovieLens benchmark. Written here rather than imported so the definitions are visible and pinned: published numbers are only
 comparable if the metric is the same one, and the two protocols differ in small ways (log base, how ties
 count, what MAP divides by). Every function takes a dense score matrix [users, items] so one
 implementation serves the pipeline's model and every baseline alike.
