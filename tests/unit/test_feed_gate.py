@@ -10,6 +10,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components.feed_gate import evaluated_clicks, feed_metrics, model_feed, popular_feed, verdict
 from components.model import features as F
+from components.model.recommend import Recommender
 
 ITEMS = [f"i{n}".encode() for n in range(20)]
 POPULAR = [ITEMS[n] for n in (10, 5, 0, 1, 2, 3, 4, *range(6, 10), *range(11, 20))]  # most clicked first
@@ -50,15 +51,7 @@ def _saved_model(tmp_path, answer) -> str:
     """A SavedModel with the served `recommend` signature, answering `answer(user_ids, k)`."""
 
     class Model(tf.Module):
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec([None], tf.string, name="user_id"),
-                tf.TensorSpec([None], tf.string, name="device"),
-                tf.TensorSpec([None], tf.int64, name="event_ts"),
-                tf.TensorSpec([], tf.int32, name="k"),
-                tf.TensorSpec([None], tf.string, name="exclude_item_ids"),
-            ]
-        )
+        @tf.function(input_signature=Recommender.recommend.input_signature)  # the served signature
         def recommend(self, user_id, device, event_ts, k, exclude_item_ids):
             ids = tf.py_function(lambda u, n: answer(u.numpy(), int(n)), [user_id, k], tf.string)
             return {"item_ids": ids, "scores": tf.zeros(tf.shape(ids))}
