@@ -28,9 +28,11 @@ from bench.harness import (
     SAMPLE_S,
     Measured,
     bench_config,
+    newest_transform,
     pipeline_run,
     relative,
     run_measured,
+    split_files,
 )
 from bench.quality import Result, render_quality
 from components.launch.local import launch_local
@@ -38,7 +40,7 @@ from components.model.training import METRICS_FILE, TrainJob
 from components.serving_check import time_calls
 from pipeline import nodes
 from pipeline.config import RecpipeConfig, load_config
-from pipeline.dag import code_fingerprint
+from pipeline.plan import trainer_settings
 from pipeline.records.summary import RunSummary
 
 
@@ -259,24 +261,15 @@ class Throughput:
 
 def workers_scenario(work: Path, synthetic: Measured) -> list[Throughput]:
     """The synthetic night's Transform output trained on 1 and 2 local worker processes."""
-    import glob
-
     config = load_config(REPO / "configs" / "local.yaml")
-    transform = work / "runs" / "synthetic" / "pipeline" / nodes.TRANSFORM
-    examples = sorted(glob.glob(str(transform / "transformed_examples" / "*")))[-1]
-    cfg = {
-        **config.trainer.model_dump(),
-        **config.transform.model_dump(),
-        "model_name": "bench",
-        "epochs": 3,
-        "code": code_fingerprint(),
-    }
+    graph, examples = newest_transform(work / "runs" / "synthetic" / "pipeline" / nodes.TRANSFORM)
+    cfg = {**trainer_settings(config), "model_name": "bench", "epochs": 3}
     out = []
     for workers in (1, 2):
         job = TrainJob(
-            train_files=[f"{examples}/Split-train/*"],
-            eval_files=[f"{examples}/Split-eval/*"],
-            transform_output=sorted(glob.glob(str(transform / "transform_graph" / "*")))[-1],
+            train_files=split_files(examples, "train"),
+            eval_files=split_files(examples, "eval"),
+            transform_output=graph,
             serving_model_dir=str(work / f"workers-{workers}" / "model"),
             model_run_dir=str(work / f"workers-{workers}" / "run"),
             custom_config=cfg,

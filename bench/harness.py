@@ -3,6 +3,7 @@ the run decided from MLMD."""
 
 from __future__ import annotations
 
+import glob
 import os
 import shlex
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import click
 import yaml
+from tfx.types import artifact_utils, standard_artifacts
 
 from pipeline.config import RecpipeConfig, load_config, resolve_paths
 from pipeline.records.summary import RunSummary, summarize
@@ -104,3 +106,19 @@ def pipeline_run(
     m.summary = summarize(config, since)
     m.command = f"recpipe run --config {config_path.name}"
     return m
+
+
+def newest_transform(transform_dir: str | Path) -> tuple[str, str]:
+    """(transform graph, transformed examples) folders of a Transform node's newest execution."""
+    newest = {}
+    for output in ("transform_graph", "transformed_examples"):
+        newest[output] = sorted(glob.glob(os.path.join(str(transform_dir), output, "*")))[-1]
+    return newest["transform_graph"], newest["transformed_examples"]
+
+
+def split_files(examples_dir: str, split: str) -> list[str]:
+    """The file pattern of one split of an Examples folder (TFX names the split folders)."""
+    examples = standard_artifacts.Examples()
+    examples.uri = examples_dir
+    examples.split_names = artifact_utils.encode_split_names([split])
+    return [os.path.join(artifact_utils.get_split_uri([examples], split), "*")]

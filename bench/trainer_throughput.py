@@ -8,7 +8,6 @@ of the rate (it traces the graph). Run by `make bench`; prints one JSON object.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import time
@@ -17,9 +16,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import click
 
+from bench.harness import newest_transform, split_files
 from components.model.model import build_neumf
 from components.model.training import dataset, model_params, model_shape
 from pipeline.config import load_config
+from pipeline.plan import trainer_settings
 
 
 def timed_fit(model, *args, **kwargs) -> list[float]:
@@ -50,10 +51,9 @@ def measure(transform_dir: str, config_path: str, epochs: int) -> dict:
     # The strategy must exist before any other TensorFlow op runs, as in the trainer.
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     config = load_config(config_path)
-    cfg = {**config.trainer.model_dump(), **config.transform.model_dump()}
-    graph = sorted(glob.glob(os.path.join(transform_dir, "transform_graph", "*")))[-1]
-    examples = sorted(glob.glob(os.path.join(transform_dir, "transformed_examples", "*")))[-1]
-    train_files = [os.path.join(examples, "Split-train", "*")]
+    cfg = trainer_settings(config)
+    graph, examples = newest_transform(transform_dir)
+    train_files = split_files(examples, "train")
     tf_transform_output = tft.TFTransformOutput(graph)
     schema = tf_transform_output.transformed_metadata.schema
     shape = model_shape(tf_transform_output, cfg)

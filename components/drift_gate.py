@@ -72,7 +72,7 @@ def DriftGate(
             load_split_stats(statistics, split), load_split_stats(previous_statistics, split), loaded_schema
         )
         drift.set_int_custom_property("previous_span", previous_span)
-    out = os.path.join(drift.uri, f"Split-{split}")
+    out = artifact_utils.get_split_uri([drift], split)
     storage.makedirs(out)
     with storage.open(os.path.join(out, ANOMALIES_FILE), "wb") as f:
         f.write(found.SerializeToString())

@@ -12,9 +12,11 @@ from typing import Any
 
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
+from tfx.types import artifact_utils
 
 from components import storage
 from components.anomaly_gate import describe, read_anomalies
+from components.drift_gate import STATS_FILE
 from components.feed_gate import read_feed_quality
 from components.model.training import METRICS_FILE
 from components.span_window import input_examples_span
@@ -107,16 +109,15 @@ def _prop(artifact, name: str):
     return value.int_value if value.HasField("int_value") else value.string_value
 
 
-def _split_counts(stats_uri: str) -> dict[str, int]:
+def _split_counts(stats) -> dict[str, int]:
     import tensorflow_data_validation as tfdv
 
+    artifact = _as_tfx_artifact(stats, "ExampleStatistics")
     counts = {}
-    for folder in storage.listdir(stats_uri):
-        path = storage.join(stats_uri, folder, "FeatureStats.pb")
-        if not folder.startswith("Split-") or not storage.exists(path):
-            continue
-        split = folder[len("Split-") :]
-        counts[split] = int(tfdv.load_stats_binary(path).datasets[0].num_examples)
+    for split in artifact_utils.decode_split_names(artifact.split_names):
+        path = storage.join(artifact_utils.get_split_uri([artifact], split), STATS_FILE)
+        if storage.exists(path):
+            counts[split] = int(tfdv.load_stats_binary(path).datasets[0].num_examples)
     return counts
 
 
@@ -227,7 +228,7 @@ def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
     if examples := _typed(types, outputs.get(nodes.EXAMPLE_GEN, []), "Examples"):
         summary.span = _prop(examples, "span")
     if stats := _typed(types, outputs.get(nodes.STATISTICS_GEN, []), "ExampleStatistics"):
-        summary.split_counts = _split_counts(stats.uri)
+        summary.split_counts = _split_counts(stats)
     if anomalies := _typed(types, outputs.get(nodes.EXAMPLE_VALIDATOR, []), "ExampleAnomalies"):
         summary.anomalies = describe(read_anomalies(_as_tfx_artifact(anomalies, "ExampleAnomalies")))
     if model := _typed(types, outputs.get(nodes.TRAINER, []), "Model"):
