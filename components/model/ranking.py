@@ -23,8 +23,9 @@ class SampledNegativesTrainer(keras.Model):
         super().__init__(name="neumf_trainer")
         self.neumf = model
         self.logit = keras.Model(model.input, model.get_layer(LOGIT_LAYER).output)
-        self.objective = loss
+        self.loss_name = loss
         self.impression_weight = impression_weight
+        self.objective = keras.metrics.Mean(name="loss")
         self.compile(
             optimizer=keras.optimizers.Adam(learning_rate),
             loss=keras.losses.BinaryCrossentropy(),
@@ -50,9 +51,9 @@ class SampledNegativesTrainer(keras.Model):
         impression_weight), plus the click's loss against its sampled negatives."""
         weight = labels + (1.0 - labels) * self.impression_weight
         impression = weight * tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
-        if self.objective == "logloss":
+        if self.loss_name == "logloss":
             ranked = tf.reduce_sum(tf.nn.softplus(negative_logits), axis=1)  # log loss of label 0 each
-        elif self.objective == "bpr":
+        elif self.loss_name == "bpr":
             ranked = tf.reduce_mean(tf.nn.softplus(negative_logits - logits[:, None]), axis=1)
         else:  # softmax over the click and its negatives, the click the right answer
             ranked = tf.reduce_logsumexp(tf.concat([logits[:, None], negative_logits], 1), axis=1) - logits
@@ -70,5 +71,21 @@ class SampledNegativesTrainer(keras.Model):
             if self.neumf.losses:
                 loss += tf.add_n(self.neumf.losses) / replicas
         self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
+        self.objective.update_state(loss * replicas)
         self.compiled_metrics.update_state(labels, tf.sigmoid(logits))
-        return {"loss": loss * replicas, **{m.name: m.result() for m in self.metrics if m.name != "loss"}}
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        """The served probability's log loss on logged impressions (validation and evaluate)."""
+        features, labels = data
+        probabilities = self(features, training=False)
+        self.objective.update_state(
+            self.compiled_loss(labels, probabilities, regularization_losses=self.losses)
+        )
+        self.compiled_metrics.update_state(labels, probabilities)
+        return {m.name: m.result() for m in self.metrics}
+
+    @property
+    def metrics(self):
+        # Keras reports and resets these objects, not train_step's return value: the loss is ours.
+        return [self.objective, *self.compiled_metrics.metrics]
