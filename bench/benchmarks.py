@@ -764,15 +764,15 @@ def main(movielens: str | None, only: tuple[str, ...], with_10m: bool, work: str
         command += " --with-10m" if with_10m else ""
     shutil.rmtree(work_dir, ignore_errors=True)
     bench = Bench(work_dir, movielens, with_10m)
-    fresh: dict[str, str] = {}
+    target = REPO / out
     for name in SECTIONS:
         if name in wanted:
             click.echo(f"bench: {name} ...")
-            fresh[name] = _stamp(bench.section(name), command)
-    target = REPO / out
-    existing = target.read_text() if target.exists() else ""
-    target.write_text(merge_sections(existing, fresh))
-    click.echo(f"wrote {out} ({', '.join(fresh)})")
+            section = _stamp(bench.section(name), command)
+            # Written as each section ends, so a later section's failure loses no finished one.
+            existing = target.read_text() if target.exists() else ""
+            target.write_text(merge_sections(existing, {name: section}))
+            click.echo(f"wrote the {name} section of {out}")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,9 @@ def tree_rss_mb(pid: int) -> float:
     return total * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def run_measured(label: str, args: list[str], log: Path, samples: list | None = None) -> Measured:
+def run_measured(
+    label: str, args: list[str], log: Path, samples: list | None = None, exit_codes: tuple[int, ...] = (0,)
+) -> Measured:
     """Run a command to the end, reading its peak RSS from wait4; with `samples`, also append
     (time, process-tree RSS MB) every SAMPLE_S so memory can be attributed to pipeline components."""
     started = time.time()
@@ -71,7 +73,7 @@ def run_measured(label: str, args: list[str], log: Path, samples: list | None = 
                 samples.append((time.time(), tree_rss_mb(proc.pid)))
             time.sleep(SAMPLE_S)
     seconds = time.time() - started
-    if os.waitstatus_to_exitcode(status) != 0:
+    if os.waitstatus_to_exitcode(status) not in exit_codes:
         tail = "".join(open(log).readlines()[-15:])
         raise click.ClickException(f"{label} failed (log {log}):\n{tail}")
     shown = " ".join(shlex.quote(relative(a)) for a in ["recpipe", *args[len(RECPIPE) :]])
@@ -94,14 +96,21 @@ def bench_config(base: str, work: Path, data: Path, name: str, **overrides) -> t
 
 
 def pipeline_run(
-    label: str, config: RecpipeConfig, config_path: Path, work: Path, samples: list | None = None
+    label: str,
+    config: RecpipeConfig,
+    config_path: Path,
+    work: Path,
+    samples: list | None = None,
+    exit_codes: tuple[int, ...] = (0,),
 ) -> Measured:
+    """`recpipe run` as a user runs it; `exit_codes`: the outcomes the scenario expects (4: a gate refused)."""
     since = int(time.time() * 1000)
     m = run_measured(
         label,
         [*RECPIPE, "run", "--config", str(config_path)],
         work / f"{label.replace(' ', '_').replace(',', '')}.log",
         samples,
+        exit_codes,
     )
     m.summary = summarize(config, since)
     m.command = f"recpipe run --config {config_path.name}"
