@@ -188,9 +188,12 @@ def FeedQualityGate(
                 model_feed(path_utils.serving_model_dir(model.uri), users, seen, k), users, k, catalogue
             )
             result["popularity"] = feed_metrics(popular_feed(popular, users, seen, k), users, k, catalogue)
-            if baseline_model is not None:
+            baseline_dir = path_utils.serving_model_dir(baseline_model.uri) if baseline_model else None
+            if baseline_dir and "recommend" not in tf.saved_model.load(baseline_dir).signatures:
+                baseline_dir = None  # a model from before `recommend` existed: popularity is the only bar
+            if baseline_dir:
                 result["baseline"] = feed_metrics(
-                    model_feed(path_utils.serving_model_dir(baseline_model.uri), users, seen, k),
+                    model_feed(baseline_dir, users, seen, k),
                     users,
                     k,
                     catalogue,
