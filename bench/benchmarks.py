@@ -592,7 +592,7 @@ def quality_scenario(work: Path, movielens: Path) -> str:
             render_quality(results),
             compare_quality(results),
             "",
-            QUALITY_NOTES,
+            QUALITY_NOTES.read_text().strip(),
             "",
         ]
     )
@@ -615,17 +615,7 @@ def compare_quality(results) -> str:
     return "\n".join(lines)
 
 
-QUALITY_NOTES = """Reading the figures:
-- The published figures are on MovieLens-1M / -100k, ml-latest-small is sparser (610 users, 9,724 movies,
-  1.7% dense vs 4.5% for ML-1M) and older-and-newer at once, so they orient rather than compare; the rows
-  above, fitted and scored on the same split by the same code, are the comparison.
-- Our model is NeuMF as the nightly pipeline trains it: pointwise log loss on a fixed set of sampled
-  negatives written once into the span (the NCF paper resamples 4 negatives every epoch), side features
-  that MovieLens leaves constant, and the pipeline's own 5% hash hold-out for its Evaluator. EASE and BPR
-  optimise for ranking directly and see every interaction.
-- What would close the gap to EASE: resampling negatives per epoch inside the trainer (a tf.data sampler over
-  the item vocabulary), a pairwise or sampled-softmax loss, and tuning embedding sizes and L2 per data set.
-  Rendle et al. (2020) show a well-tuned dot-product model matches or beats NeuMF's MLP on these data sets."""
+QUALITY_NOTES = REPO / "docs" / "bench" / "quality-notes.md"  # prose lives in docs/, not here
 
 
 # ---- the document ---------------------------------------------------------------------------------------
