@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.harness import RECPIPE, Measured, bench_config, pipeline_run, run_measured
+from bench.harness import RECPIPE, REPO, Measured, bench_config, pipeline_run, run_measured
 from pipeline.records.history import EXIT_OK, EXIT_REFUSED
+
+NOTES = REPO / "docs" / "bench" / "feed-notes.md"  # the prose lives in docs/
 
 # What each row changes from configs/local.yaml (the shipped default is the last row).
 VARIANTS = {
@@ -62,14 +64,5 @@ def render_feed(runs: list[tuple[str, Measured]]) -> str:
             f"{feed.get('coverage', float('nan')):.1%} | {popular or float('nan'):.4f} | {lift:.2f}x | {verdict} | "
             f"{s.node_seconds.get('Trainer', 0):.0f} | {run.seconds:.0f} |"
         )
-    lines += [
-        "",
-        "Clicks in a click log follow what the logging policy showed (here a Zipf exposure over items): a model "
-        "of P(click | shown) ranks the catalogue by taste alone, while the next day's clicks come mostly from "
-        "the items shown most. Ranking the feed by expected clicks, that probability times the item's share "
-        "of the logged impressions, puts the two together; the served click probability (`serving_default`, "
-        "`score_items`) and so AUC and NDCG@10 are unchanged. Sampled negatives teach the model the same "
-        "exposure, but at the cost of its click probability on what was shown (AUC) on this log.",
-        "",
-    ]
+    lines += ["", NOTES.read_text().strip(), ""]
     return "\n".join(lines)
