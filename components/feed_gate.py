@@ -10,8 +10,6 @@ feed. The most-popular list of the training data and the baseline (last blessed)
 treatment. The Pusher requires this gate's blessing, as it requires the serving check's.
 """
 
-# No `from __future__ import annotations`: TFX parses this component's annotations at runtime.
-
 import hashlib
 import json
 import os
@@ -20,8 +18,10 @@ from collections import Counter, defaultdict
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
-from tfx.types import artifact_utils
+from tfx import types
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import path_utils
 
 from components import storage
@@ -71,14 +71,16 @@ def evaluated_clicks(examples, splits: list[str], max_users: int) -> dict[bytes,
     return {u: users[u] for u in sorted(chosen)}
 
 
-def training_clicks(transformed, transform_graph) -> tuple[dict[bytes, set[bytes]], list[bytes], int]:
+def training_clicks(transformed: list, transform_graph) -> tuple[dict[bytes, set[bytes]], list[bytes], int]:
     """({user: items clicked in training}, items by training clicks, most first, catalogue size), read
-    from the Trainer's own input: the train split of Transform's output, ids back through its vocabularies."""
+    from the Trainer's own input: the train split of Transform's output (one artifact per span of the
+    window), ids back through its vocabularies."""
     output = tft.TFTransformOutput(transform_graph.uri)
     users = output.vocabulary_by_name(F.VOCAB_FILES[F.USER_ID])
     items = output.vocabulary_by_name(F.VOCAB_FILES[F.ITEM_ID])
     spec = {name: tf.io.FixedLenFeature([], tf.int64) for name in (F.T_USER, F.T_ITEM, F.T_LABEL)}
-    rows = _records(transformed, "train", spec)
+    parts = [_records(artifact, "train", spec) for artifact in transformed]
+    rows = {name: np.concatenate([p[name] for p in parts if p] or [np.zeros(0, np.int64)]) for name in spec}
     clicked = rows[F.T_LABEL] > 0
     known = clicked & (rows[F.T_USER] < len(users)) & (rows[F.T_ITEM] < len(items))
     seen: dict[bytes, set[bytes]] = defaultdict(set)
@@ -156,54 +158,83 @@ def verdict(result: dict, min_lift: float, max_drop: float) -> tuple[bool, str]:
     return (False, "; ".join(problems) + f" [{summary}]") if problems else (True, summary)
 
 
-@tfx.dsl.components.component
-def FeedQualityGate(
-    model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model],
-    blessing: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ModelBlessing],
-    examples: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Examples],
-    transformed_examples: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Examples],
-    transform_graph: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.TransformGraph],
-    feed_blessing: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.ModelBlessing],
-    splits: tfx.dsl.components.Parameter[str],
-    k: tfx.dsl.components.Parameter[int],
-    min_lift_over_popularity: tfx.dsl.components.Parameter[float],
-    max_drop: tfx.dsl.components.Parameter[float],
-    max_users: tfx.dsl.components.Parameter[int],
-    enabled: tfx.dsl.components.Parameter[int],
-    baseline_model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model] = None,
-) -> None:
+def judge(
+    model, blessing, examples, transformed: list, transform_graph, baseline_model, params: dict
+) -> tuple[bool, str, dict]:
+    """(blessed, reason, figures) for one candidate; `params` are the component's execution properties."""
+    k = int(params["k"])
     result: dict = {"k": k}
     if blessing.get_int_custom_property("blessed") != 1:
-        ok, reason = False, "skipped: the Evaluator did not bless this model"
-    elif not enabled:
-        ok, reason = True, "feed gate off (feed.enabled: false)"
-    else:
-        users = evaluated_clicks(examples, splits.split(","), max_users)
-        if not users:
-            ok, reason = False, "no user clicked anything in the evaluated span: the feed cannot be measured"
-        else:
-            seen, popular, catalogue = training_clicks(transformed_examples, transform_graph)
-            result["users"] = len(users)
-            result["model"] = feed_metrics(
-                model_feed(path_utils.serving_model_dir(model.uri), users, seen, k), users, k, catalogue
-            )
-            result["popularity"] = feed_metrics(popular_feed(popular, users, seen, k), users, k, catalogue)
-            baseline_dir = path_utils.serving_model_dir(baseline_model.uri) if baseline_model else None
-            if baseline_dir and "recommend" not in tf.saved_model.load(baseline_dir).signatures:
-                baseline_dir = None  # a model from before `recommend` existed: popularity is the only bar
-            if baseline_dir:
-                result["baseline"] = feed_metrics(
-                    model_feed(baseline_dir, users, seen, k),
-                    users,
-                    k,
-                    catalogue,
-                )
-            ok, reason = verdict(result, min_lift_over_popularity, max_drop)
-    feed_blessing.set_int_custom_property("blessed", int(ok))
-    feed_blessing.set_string_custom_property("reason", reason[:2000])
-    storage.write_text_atomic(os.path.join(feed_blessing.uri, FEED_FILE), json.dumps(result, indent=1))
-    # TFX's own blessing convention: a BLESSED / NOT_BLESSED marker file beside the properties.
-    storage.write_text_atomic(os.path.join(feed_blessing.uri, "BLESSED" if ok else "NOT_BLESSED"), reason)
+        return False, "skipped: the Evaluator did not bless this model", result
+    if not params["enabled"]:
+        return True, "feed gate off (feed.enabled: false)", result
+    users = evaluated_clicks(examples, params["splits"].split(","), int(params["max_users"]))
+    if not users:
+        return False, "no user clicked anything in the evaluated span: the feed cannot be measured", result
+    seen, popular, catalogue = training_clicks(transformed, transform_graph)
+    result["users"] = len(users)
+    feed = model_feed(path_utils.serving_model_dir(model.uri), users, seen, k)
+    result["model"] = feed_metrics(feed, users, k, catalogue)
+    result["popularity"] = feed_metrics(popular_feed(popular, users, seen, k), users, k, catalogue)
+    baseline_dir = path_utils.serving_model_dir(baseline_model.uri) if baseline_model else None
+    if baseline_dir and "recommend" not in tf.saved_model.load(baseline_dir).signatures:
+        baseline_dir = None  # a model from before `recommend` existed: popularity is the only bar
+    if baseline_dir:
+        result["baseline"] = feed_metrics(model_feed(baseline_dir, users, seen, k), users, k, catalogue)
+    ok, reason = verdict(result, float(params["min_lift_over_popularity"]), float(params["max_drop"]))
+    return ok, reason, result
+
+
+class FeedQualityGateSpec(types.ComponentSpec):
+    PARAMETERS = {
+        "splits": ExecutionParameter(type=str),
+        "k": ExecutionParameter(type=int),
+        "min_lift_over_popularity": ExecutionParameter(type=float),
+        "max_drop": ExecutionParameter(type=float),
+        "max_users": ExecutionParameter(type=int),
+        "enabled": ExecutionParameter(type=int),
+    }
+    INPUTS = {
+        "model": ChannelParameter(type=standard_artifacts.Model),
+        "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+        "examples": ChannelParameter(type=standard_artifacts.Examples),
+        # One artifact per span of the training window, hence a class-based component: a function
+        # component takes single artifacts only.
+        "transformed_examples": ChannelParameter(type=standard_artifacts.Examples),
+        "transform_graph": ChannelParameter(type=standard_artifacts.TransformGraph),
+        "baseline_model": ChannelParameter(type=standard_artifacts.Model, optional=True),
+    }
+    OUTPUTS = {"feed_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing)}
+
+
+class FeedQualityGateExecutor(base_executor.BaseExecutor):
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        (feed_blessing,) = output_dict["feed_blessing"]
+        ok, reason, result = judge(
+            artifact_utils.get_single_instance(input_dict["model"]),
+            artifact_utils.get_single_instance(input_dict["blessing"]),
+            artifact_utils.get_single_instance(input_dict["examples"]),
+            list(input_dict["transformed_examples"]),
+            artifact_utils.get_single_instance(input_dict["transform_graph"]),
+            next(iter(input_dict.get("baseline_model") or []), None),
+            exec_properties,
+        )
+        feed_blessing.set_int_custom_property("blessed", int(ok))
+        feed_blessing.set_string_custom_property("reason", reason[:2000])
+        storage.write_text_atomic(os.path.join(feed_blessing.uri, FEED_FILE), json.dumps(result, indent=1))
+        # TFX's own blessing convention: a BLESSED / NOT_BLESSED marker file beside the properties.
+        storage.write_text_atomic(os.path.join(feed_blessing.uri, "BLESSED" if ok else "NOT_BLESSED"), reason)
+
+
+class FeedQualityGate(base_component.BaseComponent):
+    SPEC_CLASS = FeedQualityGateSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(FeedQualityGateExecutor)
+
+    def __init__(self, *, baseline_model=None, **spec):
+        feed_blessing = types.Channel(type=standard_artifacts.ModelBlessing)
+        super().__init__(
+            spec=FeedQualityGateSpec(baseline_model=baseline_model, feed_blessing=feed_blessing, **spec)
+        )
 
 
 def read_feed_quality(feed_blessing_uri: str) -> dict:
