@@ -63,19 +63,28 @@ def sampling_logits(catalogue: Catalogue, how: str, alpha: float) -> np.ndarray:
 
 
 def with_negatives(
-    dataset: tf.data.Dataset, catalogue: Catalogue, negatives: int, how: str, alpha: float
+    dataset: tf.data.Dataset, catalogue: Catalogue, negatives: int, how: str, alpha: float, seed: int
 ) -> tf.data.Dataset:
-    """Add NEG_ITEM / NEG_CATEGORY / NEG_PRICE, each [batch, negatives], to every batch's features."""
+    """Add NEG_ITEM / NEG_CATEGORY / NEG_PRICE, each [batch, negatives], to every batch's features.
+
+    Each batch draws with its own seed from a random stream that is re-randomized every iteration: a plain
+    random op under a global seed (the trainer sets one) would draw the same items every epoch.
+    """
     logits = tf.constant(sampling_logits(catalogue, how, alpha))[None, :]
     category = tf.constant(catalogue.category)
     price = tf.constant(catalogue.price)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
-    def add(features, label):
+    def add(batch, pair):
+        features, label = batch
         rows = tf.shape(features[F.T_ITEM])[0]
         if how == "uniform":
-            items = tf.random.uniform([rows, negatives], 0, catalogue.size, dtype=tf.int64)
+            items = tf.random.stateless_uniform(
+                [rows, negatives], seed=pair, minval=0, maxval=catalogue.size, dtype=tf.int64
+            )
         else:
-            items = tf.reshape(tf.random.categorical(logits, rows * negatives), [rows, negatives])
+            draws = tf.random.stateless_categorical(logits, rows * negatives, seed=pair)
+            items = tf.reshape(draws, [rows, negatives])
         features = {
             **features,
             NEG_ITEM: items,
@@ -84,4 +93,4 @@ def with_negatives(
         }
         return features, label
 
-    return dataset.map(add, num_parallel_calls=tf.data.AUTOTUNE)
+    return tf.data.Dataset.zip((dataset, seeds)).map(add, num_parallel_calls=tf.data.AUTOTUNE)

@@ -221,7 +221,7 @@ def train(job: TrainJob) -> dict[str, float]:
     negatives = int(cfg.get("negatives", 0))
     if negatives:
         how, alpha = cfg["negative_sampling"], float(cfg["popularity_alpha"])
-        train_ds = with_negatives(train_ds, catalogue, negatives, how, alpha)
+        train_ds = with_negatives(train_ds, catalogue, negatives, how, alpha, int(cfg["seed"]))
     with strategy.scope():
         model = build_neumf(model_shape(tf_transform_output, cfg), model_params(cfg))
         seeded = warm_start(model, cfg, vocabs)
