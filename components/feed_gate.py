@@ -92,11 +92,15 @@ def training_clicks(transformed: list, transform_graph) -> tuple[dict[bytes, set
     return dict(seen), popular, len(items)
 
 
+def recommend_signature(model_dir: str):
+    """The SavedModel's `recommend` signature, or None for a model from before it existed."""
+    return tf.saved_model.load(model_dir).signatures.get("recommend")
+
+
 def model_feed(
-    model_dir: str, users: dict[bytes, dict], seen: dict[bytes, set[bytes]], k: int
+    recommend, users: dict[bytes, dict], seen: dict[bytes, set[bytes]], k: int
 ) -> list[list[bytes]]:
-    """Each user's top-k from the model's `recommend` signature, without what the user already clicked."""
-    recommend = tf.saved_model.load(model_dir).signatures["recommend"]
+    """Each user's top-k from a model's `recommend` signature, without what the user already clicked."""
     ids = list(users)
     feeds = []
     for start in range(0, len(ids), USERS_PER_CALL):
@@ -173,14 +177,15 @@ def judge(
         return False, "no user clicked anything in the evaluated span: the feed cannot be measured", result
     seen, popular, catalogue = training_clicks(transformed, transform_graph)
     result["users"] = len(users)
-    feed = model_feed(path_utils.serving_model_dir(model.uri), users, seen, k)
-    result["model"] = feed_metrics(feed, users, k, catalogue)
+    candidate = tf.saved_model.load(path_utils.serving_model_dir(model.uri)).signatures["recommend"]
+    result["model"] = feed_metrics(model_feed(candidate, users, seen, k), users, k, catalogue)
     result["popularity"] = feed_metrics(popular_feed(popular, users, seen, k), users, k, catalogue)
-    baseline_dir = path_utils.serving_model_dir(baseline_model.uri) if baseline_model else None
-    if baseline_dir and "recommend" not in tf.saved_model.load(baseline_dir).signatures:
-        baseline_dir = None  # a model from before `recommend` existed: popularity is the only bar
-    if baseline_dir:
-        result["baseline"] = feed_metrics(model_feed(baseline_dir, users, seen, k), users, k, catalogue)
+    # A baseline from before `recommend` existed has none: popularity is then the only bar.
+    baseline = (
+        recommend_signature(path_utils.serving_model_dir(baseline_model.uri)) if baseline_model else None
+    )
+    if baseline is not None:
+        result["baseline"] = feed_metrics(model_feed(baseline, users, seen, k), users, k, catalogue)
     ok, reason = verdict(result, float(params["min_lift_over_popularity"]), float(params["max_drop"]))
     return ok, reason, result
 

@@ -8,7 +8,14 @@ import pytest
 import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.feed_gate import evaluated_clicks, feed_metrics, model_feed, popular_feed, verdict
+from components.feed_gate import (
+    evaluated_clicks,
+    feed_metrics,
+    model_feed,
+    popular_feed,
+    recommend_signature,
+    verdict,
+)
 from components.model import features as F
 from components.model.recommend import Recommender
 
@@ -71,7 +78,7 @@ def test_only_users_who_clicked_are_scored_with_their_first_clicks_context(evalu
 def test_a_model_whose_feed_is_the_most_popular_list_is_refused(evaluated, tmp_path):
     seen = {b"u1": {b"i5"}}  # clicked in training: never in u1's feed
     path = _saved_model(tmp_path, lambda users, k: np.array([POPULAR[:k]] * len(users)))
-    feeds = model_feed(path, evaluated, seen, k=5)
+    feeds = model_feed(recommend_signature(path), evaluated, seen, k=5)
     assert feeds == popular_feed(POPULAR, evaluated, seen, k=5)
     assert b"i5" not in feeds[list(evaluated).index(b"u1")]
     model = feed_metrics(feeds, evaluated, 5, len(ITEMS))
@@ -92,7 +99,7 @@ def test_a_model_that_finds_each_users_clicks_passes(evaluated, tmp_path):
             rows.append((own + [item for item in POPULAR if item not in own])[:k])
         return np.array(rows)
 
-    feeds = model_feed(_saved_model(tmp_path, clicks_first), evaluated, {}, k=5)
+    feeds = model_feed(recommend_signature(_saved_model(tmp_path, clicks_first)), evaluated, {}, k=5)
     model = feed_metrics(feeds, evaluated, 5, len(ITEMS))
     popularity = feed_metrics(popular_feed(POPULAR, evaluated, {}, 5), evaluated, 5, len(ITEMS))
     assert model["recall"] == 1.0 and model["ndcg"] == pytest.approx(1.0)
