@@ -28,12 +28,14 @@ from bench.harness import (
     SAMPLE_S,
     Measured,
     bench_config,
+    generate_day,
     newest_transform,
     pipeline_run,
     relative,
     run_measured,
     split_files,
 )
+from bench.night_speed import night_speed_scenario, render_night_speed
 from bench.quality import Result, render_quality
 from components.launch.local import launch_local
 from components.model.training import METRICS_FILE, TrainJob
@@ -159,22 +161,6 @@ def measure_latency(model_dir: str, calls: int = 1000) -> list[Latency]:
             )
         )
     return out
-
-
-def generate_day(
-    label: str,
-    work: Path,
-    data: Path,
-    events: int,
-    users: int,
-    items: int,
-    seed: int,
-    extra: tuple[str, ...] = (),
-) -> Measured:
-    """One synthetic day of `events` events with the given population, under `data`."""
-    args = ["generate", "--out", str(data), "--days", "1", "--events-per-day", str(events)]
-    args += ["--users", str(users), "--items", str(items), "--seed", str(seed), *extra]
-    return run_measured(label, [*RECPIPE, *args], work / f"{label.replace(' ', '-').replace(',', '')}.log")
 
 
 def serving_latency_scenario(work: Path) -> tuple[list[Measured], list[Latency]]:
@@ -616,6 +602,7 @@ def compare_quality(results) -> str:
 
 
 QUALITY_NOTES = REPO / "docs" / "bench" / "quality-notes.md"  # prose lives in docs/, not here
+SPEED_NOTES = REPO / "docs" / "bench" / "speed-notes.md"
 
 
 # ---- the document ---------------------------------------------------------------------------------------
@@ -681,10 +668,13 @@ class Bench:
             return drift_calibration(self._dir("drift"))
         if name == "feed":
             return render_feed(feed_scenario(self._dir("feed")))
+        if name == "speed":
+            return render_night_speed(night_speed_scenario(self._dir("speed")), SPEED_NOTES.read_text())
         raise ValueError(name)
 
 
 SECTIONS = (
+    "speed",
     "pipeline",
     "latency",
     "workers",

