@@ -532,7 +532,8 @@ def render_throughput(t: dict, source: str) -> str:
             f"{source}: {t['examples']:,} transformed training examples, global batch {t['batch_size']}, "
             f"{t['epochs']} epochs each, one process (`python -m bench.trainer_throughput`); rates over "
             "epochs 2..N (epoch 1 traces the graph and fills the cache). Ours: Transform's gzipped TFRecords "
-            "through tfxio and `components/model/training.py:dataset`, exactly as the Trainer reads them. "
+            "through `components/model/training.py:dataset` (batched reads parsed with the transformed "
+            "feature spec), exactly as the Trainer reads them. "
             "In-memory: the same NeuMF, `fit` on NumPy arrays loaded beforehand.",
             "",
             "| input path | epoch seconds | examples/s | vs in-memory |",

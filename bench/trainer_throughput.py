@@ -1,4 +1,5 @@
-"""Trainer throughput: our input path (Transform's TFRecords through tfxio, MultiWorkerMirroredStrategy) against
+"""Trainer throughput: our input path (Transform's TFRecords through training.dataset, under
+MultiWorkerMirroredStrategy) against
 the same NeuMF fed from NumPy arrays already in memory, in one process, side by side.
 
 The in-memory run is the ceiling a hand-written Keras script reaches on the same model and batch: if ours is

@@ -31,10 +31,14 @@ class Catalogue:
     price: np.ndarray  # [items] float32 transformed price
     clicks: np.ndarray  # [items] int64
     impressions: np.ndarray  # [items] int64: logged rows, clicked or not
+    rows: int  # every row read, OOV items included: the split's size, so nothing counts it again
 
     @property
     def size(self) -> int:
         return len(self.category)
+
+
+CATALOGUE_FEATURES = (F.T_ITEM, F.T_CATEGORY, F.T_PRICE)  # what read_catalogue needs besides the label
 
 
 def read_catalogue(dataset: tf.data.Dataset, n_items: int) -> Catalogue:
@@ -43,15 +47,17 @@ def read_catalogue(dataset: tf.data.Dataset, n_items: int) -> Catalogue:
     price = np.zeros(n_items, np.float32)
     clicks = np.zeros(n_items, np.int64)
     impressions = np.zeros(n_items, np.int64)
+    rows = 0
     for features, label in dataset:
         items = features[F.T_ITEM].numpy()
+        rows += len(items)
         keep = items < n_items
         category[items[keep]] = features[F.T_CATEGORY].numpy()[keep]
         price[items[keep]] = features[F.T_PRICE].numpy()[keep]
         clicked = keep & (np.reshape(label.numpy(), [-1]) > 0)
         np.add.at(clicks, items[clicked], 1)
         np.add.at(impressions, items[keep], 1)
-    return Catalogue(category, price, clicks, impressions)
+    return Catalogue(category, price, clicks, impressions, rows)
 
 
 def sampling_logits(catalogue: Catalogue, how: str, alpha: float) -> np.ndarray:
