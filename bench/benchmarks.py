@@ -37,6 +37,7 @@ from bench.harness import (
 )
 from bench.night_speed import night_speed_scenario, render_night_speed
 from bench.quality import Result, render_quality
+from bench.tuning import tuning_section
 from components.launch.local import launch_local
 from components.model.training import METRICS_FILE, TrainJob
 from components.serving_check import time_calls
@@ -650,6 +651,9 @@ class Bench:
             return render_workers(rows, load_config(REPO / "configs" / "local.yaml"))
         if name == "quality":
             return quality_scenario(self._dir("quality"), Path(self.movielens).resolve())
+        if name == "tuning":
+            command = f"python -m bench.benchmarks --only tuning --movielens {relative(self.movielens)}"
+            return tuning_section(self._dir("tuning"), Path(self.movielens).resolve(), command)
         if name == "scale":
             return render_scale(self.scale())
         if name == "load":
@@ -679,6 +683,7 @@ SECTIONS = (
     "pipeline",
     "latency",
     "workers",
+    "tuning",
     "quality",
     "feed",
     "scale",
@@ -733,15 +738,16 @@ def _stamp(text: str, command: str) -> str:
 def main(movielens: str | None, only: tuple[str, ...], with_10m: bool, work: str, out: str) -> None:
     """Run the benchmark scenarios and write docs/BENCHMARKS.md."""
     wanted = set(only) or set(SECTIONS)
-    if "quality" in wanted and not movielens:
-        if only:
-            raise click.UsageError("the quality section needs --movielens PATH")
-        wanted.discard("quality")
+    for needs_movielens in ("tuning", "quality"):
+        if needs_movielens in wanted and not movielens:
+            if only:
+                raise click.UsageError(f"the {needs_movielens} section needs --movielens PATH")
+            wanted.discard(needs_movielens)
     work_dir = (REPO / work).resolve()
     command = "make bench" + (f" ML={relative(movielens)}" if movielens else "")
     if only:
         command = "python -m bench.benchmarks " + " ".join(f"--only {n}" for n in only)
-        command += f" --movielens {relative(movielens)}" if movielens and "quality" in wanted else ""
+        command += f" --movielens {relative(movielens)}" if movielens and wanted & {"quality", "tuning"} else ""
         command += " --with-10m" if with_10m else ""
     shutil.rmtree(work_dir, ignore_errors=True)
     bench = Bench(work_dir, movielens, with_10m)
