@@ -747,7 +747,9 @@ def main(movielens: str | None, only: tuple[str, ...], with_10m: bool, work: str
     command = "make bench" + (f" ML={relative(movielens)}" if movielens else "")
     if only:
         command = "python -m bench.benchmarks " + " ".join(f"--only {n}" for n in only)
-        command += f" --movielens {relative(movielens)}" if movielens and wanted & {"quality", "tuning"} else ""
+        command += (
+            f" --movielens {relative(movielens)}" if movielens and wanted & {"quality", "tuning"} else ""
+        )
         command += " --with-10m" if with_10m else ""
     shutil.rmtree(work_dir, ignore_errors=True)
     bench = Bench(work_dir, movielens, with_10m)
