@@ -17,7 +17,7 @@ export PYTHONWARNINGS := ignore
 
 help:
 	@echo "make run    - set up .venv, generate a small click log, run the whole pipeline locally"
-	@echo "make test   - unit tests + end-to-end pipeline tests, with MariaDB and an S3 server (~20 min here)"
+	@echo "make test   - unit tests + end-to-end pipeline tests, with MariaDB and an S3 server (~15 min here)"
 	@echo "make check  - the fast tier for day-to-day work: unit tests (no pipeline runs) + ruff"
 	@echo "make e2e    - only the end-to-end pipeline suites (and any marked slow)"
 	@echo "make bench  - benchmarks -> docs/BENCHMARKS.md (needs ML=path/to/ml-latest-small for MovieLens)"
