@@ -20,7 +20,7 @@ from components.model.signatures import OUTPUT_KEY
 EVAL_SIGNATURE = "serving_tf_example"
 # Scored through the signature as a plain SavedModel. Left unset, TFMA loads each model as Keras once
 # to find its type and again in every Beam stage, and computes the Keras model's compiled loss besides:
-# two thirds of the Evaluator's time on make run's data (docs/BENCHMARKS.md, the night-speed section).
+# 30 of TFMA's 78 s with a baseline on make run's data (docs/bench/speed-notes.md).
 MODEL_TYPE = tfma.constants.TF_GENERIC
 
 
