@@ -29,6 +29,7 @@ from bench.harness import (
     Measured,
     bench_config,
     generate_day,
+    make_run_log,
     newest_transform,
     pipeline_run,
     relative,
@@ -50,11 +51,7 @@ from pipeline.records.summary import RunSummary
 def synthetic_scenario(work: Path) -> list[Measured]:
     """What `make run` does: 3 days x 70,000 events, the newest span through the pipeline, twice."""
     data = work / "clicklog"
-    gen = run_measured(
-        "generate",
-        [*RECPIPE, "generate", "--out", str(data), "--days", "3", "--events-per-day", "70000", "--seed", "7"],
-        work / "generate.log",
-    )
+    gen = make_run_log(work, data)
     config, path = bench_config("configs/local.yaml", work, data, "synthetic")
     first = pipeline_run("synthetic night 1", config, path, work)
     second = pipeline_run("synthetic rerun (baseline)", config, path, work)
@@ -652,8 +649,7 @@ class Bench:
         if name == "quality":
             return quality_scenario(self._dir("quality"), Path(self.movielens).resolve())
         if name == "tuning":
-            command = f"python -m bench.benchmarks --only tuning --movielens {relative(self.movielens)}"
-            return tuning_section(self._dir("tuning"), Path(self.movielens).resolve(), command)
+            return tuning_section(self._dir("tuning"), Path(self.movielens).resolve())
         if name == "scale":
             return render_scale(self.scale())
         if name == "load":

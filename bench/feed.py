@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.harness import RECPIPE, REPO, Measured, bench_config, pipeline_run, run_measured
+from bench.harness import REPO, Measured, bench_config, make_run_log, pipeline_run
 from pipeline.records.history import EXIT_OK, EXIT_REFUSED
 
 NOTES = REPO / "docs" / "bench" / "feed-notes.md"  # the prose lives in docs/
@@ -24,11 +24,7 @@ VARIANTS = {
 
 def feed_scenario(work: Path) -> list[tuple[str, Measured]]:
     data = work / "clicklog"
-    run_measured(
-        "generate",
-        [*RECPIPE, "generate", "--out", str(data), "--days", "3", "--events-per-day", "70000", "--seed", "7"],
-        work / "generate.log",
-    )
+    make_run_log(work, data)
     runs = []
     for n, (label, overrides) in enumerate(VARIANTS.items()):
         config, path = bench_config("configs/local.yaml", work, data, f"feed-{n}", **overrides)

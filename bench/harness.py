@@ -35,6 +35,7 @@ class Measured:
     seconds: float
     peak_rss_mb: float
     summary: RunSummary | None = None
+    log: Path | None = None
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -77,7 +78,7 @@ def run_measured(
         tail = "".join(open(log).readlines()[-15:])
         raise click.ClickException(f"{label} failed (log {log}):\n{tail}")
     shown = " ".join(shlex.quote(relative(a)) for a in ["recpipe", *args[len(RECPIPE) :]])
-    return Measured(label, shown, seconds, usage.ru_maxrss / 1024)
+    return Measured(label, shown, seconds, usage.ru_maxrss / 1024, log=log)
 
 
 def bench_config(base: str, work: Path, data: Path, name: str, **overrides) -> tuple[RecpipeConfig, Path]:
@@ -147,3 +148,9 @@ def generate_day(
     args = ["generate", "--out", str(data), "--days", "1", "--events-per-day", str(events)]
     args += ["--users", str(users), "--items", str(items), "--seed", str(seed), *extra]
     return run_measured(label, [*RECPIPE, *args], work / f"{label.replace(' ', '-').replace(',', '')}.log")
+
+
+def make_run_log(work: Path, data: Path, log_name: str = "generate.log") -> Measured:
+    """`make run`'s click log (the Makefile's generate: 3 days x 70,000 events, seed 7) under `data`."""
+    args = ["generate", "--out", str(data), "--days", "3", "--events-per-day", "70000", "--seed", "7"]
+    return run_measured("generate", [*RECPIPE, *args], work / log_name)

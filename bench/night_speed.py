@@ -12,13 +12,22 @@ from pathlib import Path
 
 import click
 
-from bench.harness import RECPIPE, REPO, Measured, bench_config, generate_day, pipeline_run, run_measured
+from bench.harness import (
+    REPO,
+    Measured,
+    bench_config,
+    generate_day,
+    make_run_log,
+    pipeline_run,
+    run_measured,
+)
 from pipeline import nodes
 
 PEER = REPO.parent / "shared" / "peers" / "plain-tfx-ncf" / "run_peer.py"
 EPOCHS = 5  # configs/local.yaml's, given to the peer and the plain script too
-# (events, users, items): make run's day, and the 1M day the issue measured (users = events / 50 at 1M).
-SIZES = {70_000: None, 1_000_000: (20_000, 5_000)}
+MAKE_RUN_EVENTS = 70_000  # a day of make run's click log (bench.harness.make_run_log)
+# events -> (users, items) of a generated day; None: make run's own log.
+SIZES = {MAKE_RUN_EVENTS: None, 1_000_000: (20_000, 5_000)}
 STAGES = (nodes.EXAMPLE_GEN, nodes.STATISTICS_GEN, nodes.TRANSFORM, nodes.TRAINER, nodes.EVALUATOR)
 _PEER_NODE = re.compile(r"^\s+(\S+)\s+([\d.]+)s$")
 _OWN_CLOCK = re.compile(r"recpipe run \((\d+)s\)")
@@ -42,8 +51,7 @@ def ours(work: Path, data: Path, events: int) -> Contender:
     config, path = bench_config("configs/local.yaml", work, data, f"ours-{events}")
     samples: list = []
     m = pipeline_run(f"recpipe {events:,}", config, path, work, samples)
-    log = (work / f"recpipe_{events:,}.log".replace(",", "")).read_text()
-    clock = _OWN_CLOCK.findall(log)
+    clock = _OWN_CLOCK.findall(m.log.read_text())
     gates = {g.metric.split("@")[0]: g.value for g in m.summary.gates}
     return Contender(
         "recpipe (`configs/local.yaml` as shipped)",
@@ -87,8 +95,7 @@ def night_speed_scenario(work: Path) -> dict[int, list[Contender]]:
     for events, population in SIZES.items():
         data = work / f"clicklog-{events}"
         if population is None:  # make run's log: 3 days, the newest span is the night
-            gen = [*RECPIPE, "generate", "--out", str(data), "--days", "3", "--events-per-day", str(events)]
-            run_measured("generate", [*gen, "--seed", "7"], work / f"generate-{events}.log")
+            make_run_log(work, data, f"generate-{events}.log")
         else:
             generate_day(f"generate {events}", work, data, events, *population, seed=7)
         results[events] = [ours(work, data, events), peer(work, data, events), plain(work, data, events)]
@@ -104,7 +111,7 @@ def render_night_speed(results: dict[int, list[Contender]], notes: str) -> str:
         "## A night side by side: recpipe, the plain-TFX peer, a plain Keras script (issue 18)",
         "",
         f"One run, one after the other on the same data, {EPOCHS} epochs each. Data: `make run`'s click log "
-        "(3 days x 70,000 events, seed 7; the newest span is the night) and one day of 1,000,000 events "
+        f"(3 days x {MAKE_RUN_EVENTS:,} events, seed 7; the newest span is the night) and one day of 1,000,000 events "
         "(20,000 users, 5,000 items, seed 7). Ours: `recpipe run --config configs/local.yaml`, a fresh run "
         "root (the first night: it also ingests the previous span for the drift check when there is one). "
         f"The peer: `{PEER.relative_to(REPO.parent)}` with our .venv, unchanged (train steps = epochs x "

@@ -25,6 +25,7 @@ from bench.quality import (
     leave_one_out,
     load_quality_config,
 )
+from pipeline.config import load_config
 from pipeline.data.movielens import read_genres, read_ratings
 
 QUALITY_CONFIG = "configs/bench-quality.yaml"
@@ -53,12 +54,9 @@ BPR = {
 
 def _neumf_settings(base: QualityConfig, work: Path, name: str, overrides: dict) -> QualityConfig:
     """The quality settings with a pipeline config that differs from the shipped one by `overrides`."""
-    config = yaml.safe_load((REPO / base.pipeline_config).read_text())
-    for dotted, value in overrides.items():
-        section, key = dotted.split(".")
-        config.setdefault(section, {})[key] = value
+    config = load_config(REPO / base.pipeline_config).with_overrides(**overrides)
     path = work / f"neumf-{name.replace(' ', '_').replace('/', '-').replace(',', '')}.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config.model_dump()))
     return base.model_copy(update={"pipeline_config": str(path)})
 
 
@@ -82,11 +80,11 @@ def tune(ratings, genres, work: Path, base: QualityConfig, echo=click.echo) -> l
     return rows
 
 
-def render_tuning(rows: list[tuple[str, str, Result]], users: int, command: str) -> str:
+def render_tuning(rows: list[tuple[str, str, Result]], users: int) -> str:
     lines = [
         "## Tuning on a validation split (issue 16)",
         "",
-        f"`{command}`. The NCF leave-one-out split's training part split again the same way: each of its "
+        "The NCF leave-one-out split's training part split again the same way: each of its "
         f"{users:,} users' latest training rating ranked among 99 items they never rated; the test sets of "
         "`bench-quality` are not used. One fit per setting, each a single change from the shipped file; "
         "fit s for NeuMF is the whole pipeline run.",
@@ -102,8 +100,8 @@ def render_tuning(rows: list[tuple[str, str, Result]], users: int, command: str)
     return "\n".join(lines) + "\n"
 
 
-def tuning_section(work: Path, movielens: Path, command: str) -> str:
+def tuning_section(work: Path, movielens: Path) -> str:
     ratings = read_ratings(str(movielens))
     genres = read_genres(movielens if movielens.is_dir() else movielens.parent)
     rows = tune(ratings, genres, work, load_quality_config(REPO / QUALITY_CONFIG))
-    return render_tuning(rows, rows[0][2].users, command)
+    return render_tuning(rows, rows[0][2].users)

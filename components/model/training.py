@@ -255,7 +255,7 @@ def train(job: TrainJob) -> dict[str, float]:
     # The catalogue (each item's side features, its clicks) serves both the sampled negatives and export.
     one_pass = {**cfg, "cache_examples": False}
     catalogue = read_catalogue(
-        dataset(job.train_files, schema, 8192, False, one_pass, CATALOGUE_FEATURES), len(items)
+        dataset(job.train_files, schema, BATCH_READ, False, one_pass, CATALOGUE_FEATURES), len(items)
     )
     train_ds = dataset(job.train_files, schema, batch, True, cfg, records=catalogue.rows)
     eval_ds = dataset(job.eval_files, schema, batch, False, cfg)
