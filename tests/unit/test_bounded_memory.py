@@ -14,7 +14,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.eval_sample import EvalSample, sample_rate
-from components.example_gen import StreamingExecutor
+from components.example_gen import BatchedExecutor
 from components.model.features import ITEM_ID, USER_ID
 from pipeline.config import load_config
 from pipeline.dag import create_pipeline
@@ -26,7 +26,8 @@ def _example(user: str, item: str) -> bytes:
         USER_ID: tf.train.Feature(bytes_list=tf.train.BytesList(value=[user.encode()])),
         ITEM_ID: tf.train.Feature(bytes_list=tf.train.BytesList(value=[item.encode()])),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # Deterministic, as recpipe's writers serialize: TFX keys a whole record by that serialization.
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def _write(path: str, records: list[bytes]) -> None:
@@ -123,7 +124,7 @@ def test_the_shipped_config_bounds_the_evaluator_and_none_switches_the_sample_of
     assert capped["EvalSample"].exec_properties["max_examples"] == 1000
 
 
-def _run_example_gen(executor, tmp_path, name: str) -> dict[str, list[bytes]]:
+def _run_example_gen(executor, tmp_path, name: str, split_feature: str | None) -> dict[str, list[bytes]]:
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / name)
     split = example_gen_pb2.SplitConfig(
@@ -131,8 +132,9 @@ def _run_example_gen(executor, tmp_path, name: str) -> dict[str, list[bytes]]:
             example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=4),
             example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
         ],
-        partition_feature_name=USER_ID,
     )
+    if split_feature:
+        split.partition_feature_name = split_feature
     properties = {
         "input_base": str(tmp_path / "input"),
         "input_config": json.dumps({"splits": [{"name": "clicks", "pattern": "span-1/*"}]}),
@@ -141,6 +143,7 @@ def _run_example_gen(executor, tmp_path, name: str) -> dict[str, list[bytes]]:
         "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
     }
     executor().Do({}, {"examples": [examples]}, properties)
+    assert json.loads(examples.split_names) == ["train", "eval"]
     return {
         s: _read(os.path.join(artifact_utils.get_split_uri([examples], s), "*")) for s in ("train", "eval")
     }
@@ -152,22 +155,40 @@ def _json(message) -> str:
     return json_format.MessageToJson(message, preserving_proto_field_name=True)
 
 
-def test_streaming_example_gen_writes_the_same_splits_as_tfx(tmp_path):
-    """Leaving out the reshuffle changes the order of records in a split, nothing else."""
+@pytest.mark.parametrize("split_feature", [None, USER_ID], ids=["whole record", "user_id"])
+def test_batched_example_gen_writes_the_same_splits_as_tfx(tmp_path, split_feature):
+    """Splitting file by file in batches changes the order of records in a split, nothing else: TFX's
+    ImportExampleGen puts every record in the same split, whether it hashes the record or a feature."""
     _write(str(tmp_path / "input" / "span-1" / "a.gz"), EVENTS[:1000])
     _write(str(tmp_path / "input" / "span-1" / "b.gz"), EVENTS[1000:])
-    ours = _run_example_gen(StreamingExecutor, tmp_path, "ours")
-    theirs = _run_example_gen(tfx_import_executor.Executor, tmp_path, "tfx")
+    ours = _run_example_gen(BatchedExecutor, tmp_path, "ours", split_feature)
+    theirs = _run_example_gen(tfx_import_executor.Executor, tmp_path, "tfx", split_feature)
 
-    def canonical(records: list[bytes]) -> collections.Counter:
+    def canonical(records: list[bytes]) -> collections.Counter:  # TFX writes each record re-serialized
         return collections.Counter(
             tf.train.Example.FromString(r).SerializeToString(deterministic=True) for r in records
         )
 
     for split in ("train", "eval"):
         assert canonical(ours[split]) == canonical(theirs[split]), split
+    assert collections.Counter(ours["train"] + ours["eval"]) == collections.Counter(EVENTS), "bytes as logged"
     assert len(ours["train"]) + len(ours["eval"]) == len(EVENTS)
     assert 0.1 < len(ours["eval"]) / len(EVENTS) < 0.3
+    # Each input file has its own shard in every split, named as TFX names shards.
+    for split in ("train", "eval"):
+        shards = sorted(os.listdir(tmp_path / "ours" / f"Split-{split}"))
+        assert shards == ["data_tfrecord-00000-of-00002.gz", "data_tfrecord-00001-of-00002.gz"]
+
+
+def test_batched_example_gen_reads_plain_tfrecords_as_tfx_does(tmp_path):
+    """TFX picks a file's compression by its extension; a log exported without gzip still splits."""
+    _write(str(tmp_path / "input" / "span-1" / "a.gz"), EVENTS[:500])
+    path = tmp_path / "input" / "span-1" / "b.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for record in EVENTS[500:]:
+            writer.write(record)
+    ours = _run_example_gen(BatchedExecutor, tmp_path, "ours", None)
+    assert collections.Counter(ours["train"] + ours["eval"]) == collections.Counter(EVENTS)
 
 
 def test_transform_computes_no_statistics_of_its_own_unless_asked(repo):
