@@ -68,7 +68,9 @@ def measure(transform_dir: str, config_path: str, epochs: int) -> dict:
     with strategy.scope():
         streamed = build_neumf(shape, params)
     uncached = {**cfg, "cache_max_examples": 0}
-    streaming_seconds = timed_fit(streamed, dataset(train_files, schema, batch, True, uncached), epochs=epochs)
+    streaming_seconds = timed_fit(
+        streamed, dataset(train_files, schema, batch, True, uncached), epochs=epochs
+    )
 
     # The same input path without the strategy: separates reading from MultiWorkerMirroredStrategy's cost.
     plain = build_neumf(shape, params)
