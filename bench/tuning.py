@@ -34,7 +34,7 @@ QUALITY_CONFIG = "configs/bench-quality.yaml"
 # around it show that no single step away from it is better.
 NEUMF = {
     "as shipped": {},
-    "32/32 dims, layers [64, 32, 16] (before)": {
+    "32/32 dims, layers [64, 32, 16]": {
         "trainer.gmf_dim": 32,
         "trainer.mlp_dim": 32,
         "trainer.mlp_layers": [64, 32, 16],
@@ -54,7 +54,8 @@ NEUMF = {
 EASE_LAMBDAS = (50.0, 100.0, 250.0, 500.0, 1000.0)
 BPR = {
     "as shipped": {},
-    "factors 128": {"factors": 128},
+    "factors 64 (before)": {"factors": 64},
+    "factors 256": {"factors": 256},
     "learning_rate 0.1": {"learning_rate": 0.1},
     "reg 0.001": {"reg": 0.001},
 }
