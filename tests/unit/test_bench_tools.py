@@ -24,3 +24,30 @@ def test_the_floor_indexes_known_ids_and_sends_unseen_ones_to_one_oov_index():
     train = np.array([b"b", b"a", b"c", b"a"])
     index, size = _index(train, np.array([b"a", b"c", b"zz", b"0"]))
     assert size == 4 and index.tolist() == [0, 2, 3, 3]
+
+
+def test_validation_splits_never_hold_a_rating_of_either_protocols_test_set(repo):
+    """Tuning on a split that saw test ratings would flatter every setting it picks."""
+    import pandas as pd
+
+    from bench.quality import leave_one_out, stratified_split
+    from bench.tuning import validation_splits
+
+    rng = np.random.default_rng(0)
+    rows = [
+        (f"u{u}", f"i{i}", 4.0, int(rng.integers(0, 10**6)))
+        for u in range(40)
+        for i in rng.choice(300, 25, replace=False)
+    ]
+    ratings = pd.DataFrame(rows, columns=["user", "item", "rating", "ts"])
+    base = load_quality_config(repo / QUALITY_CONFIG)
+    splits = validation_splits(ratings, base)
+    key = ["user", "item", "ts"]
+    tests = {
+        "ncf": leave_one_out(ratings, base.ncf_negatives, base.seed).test,
+        "msr": stratified_split(ratings, base.msr_train_ratio, base.seed).test,
+    }
+    for protocol, split in splits.items():
+        seen = pd.concat([split.train, split.test])[key]
+        assert seen.merge(tests[protocol][key]).empty, protocol
+        assert len(split.test) > 0 and split.protocol == protocol
