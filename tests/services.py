@@ -83,13 +83,14 @@ class MySQL:
         return database, user, password
 
 
+def _sbin_tool(name: str) -> str | None:
+    """A tool on PATH or in /usr/sbin (not on every PATH), found the way .ci/run finds it before installing."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin")
+
+
 def start_mariadb():
     """Yields a MySQL server; skips with the install command where mariadbd is missing."""
-    mariadbd = shutil.which("mariadbd") or (
-        "/usr/sbin/mariadbd" if Path("/usr/sbin/mariadbd").exists() else None
-    )
-    install_db = shutil.which("mariadb-install-db")
-    client = shutil.which("mariadb")
+    mariadbd, install_db, client = (_sbin_tool(t) for t in ("mariadbd", "mariadb-install-db", "mariadb"))
     if not (mariadbd and install_db and client):
         pytest.skip(f"mariadbd is not installed: {INSTALL_MARIADB}")
     home = Path(tempfile.mkdtemp(prefix="recpipe-mariadb-"))
