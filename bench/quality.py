@@ -118,6 +118,15 @@ def stratified_split(ratings: pd.DataFrame, ratio: float, seed: int) -> Split:
     return Split("msr", train, test)
 
 
+def protocol_split(
+    ratings: pd.DataFrame, protocol: ProtocolName, settings: QualityConfig, seed: int
+) -> Split:
+    """The protocol's split of `ratings` with its constants from `settings`."""
+    if protocol == "ncf":
+        return leave_one_out(ratings, settings.ncf_negatives, seed)
+    return stratified_split(ratings, settings.msr_train_ratio, seed)
+
+
 # ---- models -------------------------------------------------------------------------------------------
 
 
@@ -335,10 +344,7 @@ def run_quality(
     """Both protocols on ratings as `pipeline.data.movielens.read_ratings` returns them (genres: item -> genre)."""
     results = []
     for protocol in protocols:
-        if protocol == "ncf":
-            split = leave_one_out(ratings, settings.ncf_negatives, settings.seed)
-        else:
-            split = stratified_split(ratings, settings.msr_train_ratio, settings.seed)
+        split = protocol_split(ratings, protocol, settings, settings.seed)
         progress(f"{protocol}: {len(split.train):,} training ratings, {len(split.test):,} test ratings")
         models: list[Scorer] = [
             MostPopular(),

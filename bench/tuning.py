@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import get_args
 
 import click
 import yaml
@@ -27,9 +28,8 @@ from bench.quality import (
     Result,
     Split,
     evaluate,
-    leave_one_out,
     load_quality_config,
-    stratified_split,
+    protocol_split,
 )
 from pipeline.config import load_config
 from pipeline.data.movielens import read_genres, read_ratings
@@ -73,11 +73,9 @@ def _neumf_settings(base: QualityConfig, work: Path, name: str, overrides: dict)
 
 def validation_splits(ratings, base: QualityConfig) -> dict[ProtocolName, Split]:
     """Each protocol applied twice: to the ratings, then to its own training part (seed + 1)."""
-    outer_ncf = leave_one_out(ratings, base.ncf_negatives, base.seed)
-    outer_msr = stratified_split(ratings, base.msr_train_ratio, base.seed)
     return {
-        "ncf": leave_one_out(outer_ncf.train, base.ncf_negatives, base.seed + 1),
-        "msr": stratified_split(outer_msr.train, base.msr_train_ratio, base.seed + 1),
+        p: protocol_split(protocol_split(ratings, p, base, base.seed).train, p, base, base.seed + 1)
+        for p in get_args(ProtocolName)
     }
 
 
@@ -120,8 +118,7 @@ def render_tuning(rows: list[Row]) -> str:
         f"items they never rated. MSR: a 75/25 split of the MSR training part stratified by item, "
         f"{first['msr'].users:,} users, every unseen item ranked (what `recommend` serves). One fit per "
         "setting and split; each NeuMF row changes the shipped file in one setting, but for the joint "
-        "search's pick (third); fit s is the NCF split's "
-        "(for NeuMF the whole pipeline run).",
+        "search's pick (third); fit s is the NCF split's (for NeuMF the whole pipeline run).",
         "",
         "| model | setting | NCF HR@10 | NCF NDCG@10 | MSR nDCG@10 | MSR Recall@10 | fit s |",
         "|---|---|---:|---:|---:|---:|---:|",

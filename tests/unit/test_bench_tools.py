@@ -2,11 +2,12 @@
 Keras floor maps ids the way Transform does (unseen ids to one OOV index)."""
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from bench.plain_keras import _index
-from bench.quality import load_quality_config
-from bench.tuning import NEUMF, QUALITY_CONFIG, _neumf_settings
+from bench.quality import load_quality_config, protocol_split
+from bench.tuning import NEUMF, QUALITY_CONFIG, _neumf_settings, validation_splits
 from pipeline.config import load_config
 
 
@@ -28,11 +29,6 @@ def test_the_floor_indexes_known_ids_and_sends_unseen_ones_to_one_oov_index():
 
 def test_validation_splits_never_hold_a_rating_of_either_protocols_test_set(repo):
     """Tuning on a split that saw test ratings would flatter every setting it picks."""
-    import pandas as pd
-
-    from bench.quality import leave_one_out, stratified_split
-    from bench.tuning import validation_splits
-
     rng = np.random.default_rng(0)
     rows = [
         (f"u{u}", f"i{i}", 4.0, int(rng.integers(0, 10**6)))
@@ -43,11 +39,8 @@ def test_validation_splits_never_hold_a_rating_of_either_protocols_test_set(repo
     base = load_quality_config(repo / QUALITY_CONFIG)
     splits = validation_splits(ratings, base)
     key = ["user", "item", "ts"]
-    tests = {
-        "ncf": leave_one_out(ratings, base.ncf_negatives, base.seed).test,
-        "msr": stratified_split(ratings, base.msr_train_ratio, base.seed).test,
-    }
     for protocol, split in splits.items():
+        test = protocol_split(ratings, protocol, base, base.seed).test
         seen = pd.concat([split.train, split.test])[key]
-        assert seen.merge(tests[protocol][key]).empty, protocol
+        assert seen.merge(test[key]).empty, protocol
         assert len(split.test) > 0 and split.protocol == protocol
