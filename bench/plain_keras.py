@@ -107,7 +107,9 @@ def main(data: str, config_path: str) -> None:
     is_train = hash_bucket < EVAL_BUCKETS - 1
     inputs, shape = features(cols, is_train, cfg.transform.quantile_buckets)
     prepared_s = time.time() - started - read_s
-    params = ModelParams(t.gmf_dim, t.mlp_dim, t.side_dim, tuple(t.mlp_layers), t.l2, t.learning_rate)
+    params = ModelParams(
+        t.gmf_dim, t.mlp_dim, t.side_dim, tuple(t.mlp_layers), t.l2, t.learning_rate, t.steps_per_execution
+    )
     model = build_neumf(shape, params)
     labels = cols[F.LABEL].astype(np.float32)
     x_train = {k: v[is_train] for k, v in inputs.items()}

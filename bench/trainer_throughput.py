@@ -1,6 +1,6 @@
 """Trainer throughput: our input path (Transform's TFRecords through training.dataset, under
-MultiWorkerMirroredStrategy) against
-the same NeuMF fed from NumPy arrays already in memory, in one process, side by side.
+MultiWorkerMirroredStrategy, fitted as the Trainer fits them) against the same NeuMF fed from NumPy arrays
+already in memory, in one process, side by side.
 
 The in-memory run is the ceiling a hand-written Keras script reaches on the same model and batch: if ours is
 slower, reading and parsing examples (not the model) is the bottleneck. The first epoch of each is left out
@@ -9,8 +9,10 @@ of the rate (it traces the graph). Run by `make bench`; prints one JSON object.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -64,19 +66,27 @@ def measure(transform_dir: str, config_path: str, epochs: int) -> dict:
         ours = build_neumf(shape, params)
     ours_seconds = timed_fit(ours, dataset(train_files, schema, batch, True, cfg), epochs=epochs)
 
-    # A split above trainer.cache_max_examples: every epoch decompresses and parses the files again.
+    # A split above trainer.cache_max_examples: its parsed batches cached on local disk (the Trainer's
+    # default), and, with trainer.disk_cache off, decompressed and parsed from the files every epoch.
+    over_limit = {**cfg, "cache_max_examples": 0}
+    with tempfile.TemporaryDirectory(prefix="recpipe-bench-batches-") as spill:
+        with strategy.scope():
+            spilled = build_neumf(shape, params)
+        on_disk = dataset(
+            train_files, schema, batch, True, over_limit, disk_cache=os.path.join(spill, "train")
+        )
+        disk_seconds = timed_fit(spilled, on_disk, epochs=epochs)
     with strategy.scope():
         streamed = build_neumf(shape, params)
-    uncached = {**cfg, "cache_max_examples": 0}
-    streaming_seconds = timed_fit(
-        streamed, dataset(train_files, schema, batch, True, uncached), epochs=epochs
-    )
+    streaming = dataset(train_files, schema, batch, True, over_limit)
+    streaming_seconds = timed_fit(streamed, streaming, epochs=epochs)
 
     # The same input path without the strategy: separates reading from MultiWorkerMirroredStrategy's cost.
     plain = build_neumf(shape, params)
     plain_seconds = timed_fit(plain, dataset(train_files, schema, batch, True, cfg), epochs=epochs)
 
-    # Everything into memory first (not timed): what a hand-written script would start from.
+    # Everything into memory first (not timed): what a hand-written script would start from. Compiled
+    # as ours (trainer.steps_per_execution), and as a script left at Keras's defaults would be.
     columns: dict[str, list] = {}
     labels = []
     for features, label in dataset(train_files, schema, 8192, False, cfg):
@@ -87,6 +97,8 @@ def measure(transform_dir: str, config_path: str, epochs: int) -> dict:
     y = np.concatenate(labels).astype("float32")
     baseline = build_neumf(shape, params)
     in_memory_seconds = timed_fit(baseline, x, y, batch_size=batch, epochs=epochs, shuffle=True)
+    defaults = build_neumf(shape, dataclasses.replace(params, steps_per_execution=1))
+    defaults_seconds = timed_fit(defaults, x, y, batch_size=batch, epochs=epochs, shuffle=True)
     rows = len(y)
 
     def rate(seconds: list[float]) -> float:
@@ -100,7 +112,12 @@ def measure(transform_dir: str, config_path: str, epochs: int) -> dict:
         "ours_epoch_seconds": ours_seconds,
         "in_memory_epoch_seconds": in_memory_seconds,
         "ours_no_strategy_epoch_seconds": plain_seconds,
+        "steps_per_execution": params.steps_per_execution,
         "ours_streaming_epoch_seconds": streaming_seconds,
+        "ours_disk_cache_epoch_seconds": disk_seconds,
+        "ours_disk_cache_examples_per_s": rate(disk_seconds),
+        "in_memory_keras_defaults_epoch_seconds": defaults_seconds,
+        "in_memory_keras_defaults_examples_per_s": rate(defaults_seconds),
         "ours_streaming_examples_per_s": rate(streaming_seconds),
         "ours_no_strategy_examples_per_s": rate(plain_seconds),
         "ours_examples_per_s": rate(ours_seconds),

@@ -194,6 +194,19 @@ class TrainerConfig(_Strict):
         description="Above this many examples in a split the cache is skipped, so memory stays bounded "
         "however large a span grows (about 0.6 GB of cache at the limit).",
     )
+    steps_per_execution: int = Field(
+        16,
+        ge=1,
+        description="Training steps Keras runs per call into the compiled graph. A NeuMF step is a few "
+        "milliseconds, so one Python round trip per step cost about half of every epoch at 1M events "
+        "(docs/BENCHMARKS.md, throughput); the steps and their results are the same at any value.",
+    )
+    disk_cache: bool = Field(
+        True,
+        description="Above cache_max_examples, keep the first epoch's parsed batches in a file on the "
+        "worker's local disk (TMPDIR, about 70 bytes per example, removed after training) instead of "
+        "decompressing and parsing the split again every epoch.",
+    )
     seed: int = 42
     negatives: int = Field(
         0,

@@ -27,7 +27,8 @@ class ModelShape:
 
 @dataclass(frozen=True)
 class ModelParams:
-    """Sizes and regularisation; no defaults here: they live in the config (pipeline/config.py: TrainerConfig)."""
+    """Sizes, regularisation and how Keras runs the steps; no defaults here: they live in the config
+    (pipeline/config.py: TrainerConfig)."""
 
     gmf_dim: int
     mlp_dim: int
@@ -35,6 +36,7 @@ class ModelParams:
     mlp_layers: tuple[int, ...]
     l2: float
     learning_rate: float
+    steps_per_execution: int
 
 
 INPUT_FEATURES = (F.T_USER, F.T_ITEM, F.T_DEVICE, F.T_CATEGORY, F.T_PRICE, F.T_AGE, F.T_POSITION, F.T_HOUR)
@@ -90,5 +92,6 @@ def build_neumf(shape: ModelShape, params: ModelParams) -> keras.Model:
         optimizer=keras.optimizers.Adam(params.learning_rate),
         loss=keras.losses.BinaryCrossentropy(),
         metrics=[keras.metrics.AUC(name="auc")],
+        steps_per_execution=params.steps_per_execution,
     )
     return model

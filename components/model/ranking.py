@@ -12,14 +12,14 @@ import tensorflow as tf
 import tf_keras as keras
 
 from components.model import features as F
-from components.model.model import INPUT_FEATURES, LOGIT_LAYER
+from components.model.model import INPUT_FEATURES, LOGIT_LAYER, ModelParams
 from components.model.negatives import ITEM_SIDE
 
 
 class SampledNegativesTrainer(keras.Model):
     """Fits `model` on batches that carry sampled negatives (components/model/negatives.py)."""
 
-    def __init__(self, model: keras.Model, loss: str, impression_weight: float, learning_rate: float):
+    def __init__(self, model: keras.Model, loss: str, impression_weight: float, params: ModelParams):
         super().__init__(name="neumf_trainer")
         self.neumf = model
         self.logit = keras.Model(model.input, model.get_layer(LOGIT_LAYER).output)
@@ -27,9 +27,10 @@ class SampledNegativesTrainer(keras.Model):
         self.impression_weight = impression_weight
         self.objective = keras.metrics.Mean(name="loss")
         self.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
+            optimizer=keras.optimizers.Adam(params.learning_rate),
             loss=keras.losses.BinaryCrossentropy(),
             metrics=[keras.metrics.AUC(name="auc")],
+            steps_per_execution=params.steps_per_execution,
         )
 
     def call(self, features, training=False):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import tempfile
 import time
 from typing import Any
@@ -96,6 +97,7 @@ def model_params(cfg: dict) -> ModelParams:
         mlp_layers=tuple(cfg["mlp_layers"]),
         l2=float(cfg["l2"]),
         learning_rate=float(cfg["learning_rate"]),
+        steps_per_execution=int(cfg["steps_per_execution"]),
     )
 
 
@@ -171,6 +173,7 @@ def dataset(
     cfg: dict,
     features: tuple[str, ...] = (),
     records: int | None = None,
+    disk_cache: str | None = None,
 ) -> tf.data.Dataset:
     """Transformed examples -> (features, label) batches, read straight from the files.
 
@@ -182,9 +185,15 @@ def dataset(
     shuffles all of them: decompressing and parsing every epoch made reading, not the model, the
     trainer's bottleneck, and a click log is ordered by time, which a bounded record shuffle only
     partly undoes (a 20k buffer cost 0.11 HR@10 on MovieLens; docs/BENCHMARKS.md).
+    A split above `cache_max_examples` keeps them in a file at `disk_cache` instead (a worker's local
+    disk), read back about as fast as memory; later epochs then shuffle batches within a buffer the
+    size of the record shuffle's. Without `disk_cache` such a split is parsed from the files every epoch.
+
+    The dataset declares its number of batches when trainer.steps_per_execution runs several steps per
+    call: Keras cannot otherwise tell where an epoch ends inside one call.
 
     `features`: parse only these (and the label). `records`: the files' record count when already
-    known, so sizing the cache does not decompress them again.
+    known, so neither sizing the cache nor declaring the batches decompresses them again.
     """
     spec = schema_utils.schema_as_feature_spec(schema).feature_spec
     if features:
@@ -198,18 +207,27 @@ def dataset(
     if shuffle:
         ds = ds.shuffle(int(cfg["shuffle_buffer"]), seed=int(cfg["seed"]), reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if cfg.get("cache_examples", False):
-        records = count_records(files) if records is None else records
+    caching = bool(cfg.get("cache_examples", False))
+    if records is None and (caching or int(cfg.get("steps_per_execution", 1)) > 1):
+        records = count_records(files)
+    if records is not None:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(-(-records // batch_size)))
+    if caching:
+        batches = -(-records // batch_size)
         if records <= int(cfg.get("cache_max_examples", records)):
             ds = ds.cache()
-            if shuffle:
-                # Shuffle's buffer is allocated up front, so size it to the real number of batches.
-                batches = -(-records // batch_size)
-                ds = ds.shuffle(max(batches, 1), seed=int(cfg["seed"]), reshuffle_each_iteration=True)
+        elif disk_cache:
+            ds = ds.cache(disk_cache)
+            # Shuffle's buffer is allocated up front: hold no more than the record shuffle did.
+            batches = min(batches, int(cfg["shuffle_buffer"]) // batch_size)
+            logging.info("recpipe: %d examples exceed trainer.cache_max_examples; caching on disk", records)
         else:
+            batches = 0
             logging.info(
                 "recpipe: %d examples exceed trainer.cache_max_examples; reading from files", records
             )
+        if shuffle and batches:
+            ds = ds.shuffle(max(batches, 1), seed=int(cfg["seed"]), reshuffle_each_iteration=True)
     options = tf.data.Options()
     # Shard by element: a span may have a single file, which file-based sharding cannot split.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -239,6 +257,10 @@ class EpochLog(keras.callbacks.Callback):
         logging.info("recpipe: epoch %d of %d begins", epoch + 1, self.epochs)
 
 
+def _in(folder: str | None, name: str) -> str | None:
+    return os.path.join(folder, name) if folder else None
+
+
 def train(job: TrainJob) -> dict[str, float]:
     """Train, export (chief) and return the final eval metrics."""
     cfg = job.custom_config
@@ -253,12 +275,19 @@ def train(job: TrainJob) -> dict[str, float]:
     vocabs = vocabularies(tf_transform_output)
     items, users = vocabs[F.ITEM_ID], vocabs[F.USER_ID]
     # The catalogue (each item's side features, its clicks) serves both the sampled negatives and export.
-    one_pass = {**cfg, "cache_examples": False}
+    one_pass = {**cfg, "cache_examples": False, "steps_per_execution": 1}
     catalogue = read_catalogue(
         dataset(job.train_files, schema, BATCH_READ, False, one_pass, CATALOGUE_FEATURES), len(items)
     )
-    train_ds = dataset(job.train_files, schema, batch, True, cfg, records=catalogue.rows)
-    eval_ds = dataset(job.eval_files, schema, batch, False, cfg)
+    # A split above trainer.cache_max_examples spills its parsed batches to this worker's local disk.
+    spill = tempfile.mkdtemp(prefix="recpipe-batches-") if cfg.get("disk_cache") else None
+    train_ds = dataset(
+        job.train_files, schema, batch, True, cfg, records=catalogue.rows, disk_cache=_in(spill, "train")
+    )
+    eval_records = count_records(job.eval_files)
+    eval_ds = dataset(
+        job.eval_files, schema, batch, False, cfg, records=eval_records, disk_cache=_in(spill, "eval")
+    )
     negatives = int(cfg.get("negatives", 0))
     if negatives:
         how, alpha = cfg["negative_sampling"], float(cfg["popularity_alpha"])
@@ -269,7 +298,7 @@ def train(job: TrainJob) -> dict[str, float]:
         fitted = model
         if negatives:
             fitted = SampledNegativesTrainer(
-                model, cfg["loss"], float(cfg["impression_weight"]), float(cfg["learning_rate"])
+                model, cfg["loss"], float(cfg["impression_weight"]), model_params(cfg)
             )
         build_optimizer_slots(fitted)
 
@@ -278,8 +307,12 @@ def train(job: TrainJob) -> dict[str, float]:
     if is_chief():
         callbacks.append(keras.callbacks.TensorBoard(log_dir=job.model_run_dir, update_freq="epoch"))
     started = time.time()
-    fitted.fit(train_ds, validation_data=eval_ds, epochs=epochs, callbacks=callbacks, verbose=2)
-    metrics = {k: float(v) for k, v in model.evaluate(eval_ds, return_dict=True, verbose=0).items()}
+    try:
+        fitted.fit(train_ds, validation_data=eval_ds, epochs=epochs, callbacks=callbacks, verbose=2)
+        metrics = {k: float(v) for k, v in model.evaluate(eval_ds, return_dict=True, verbose=0).items()}
+    finally:
+        if spill:
+            shutil.rmtree(spill, ignore_errors=True)
     metrics["fit_seconds"] = time.time() - started
     metrics.update(seeded)
     metrics.update({f"vocabulary_{name}": len(v) for name, v in vocabs.items()})

@@ -80,8 +80,10 @@ def _trainer(loss: str, impression_weight: float = 1.0) -> SampledNegativesTrain
     shape = ModelShape(
         users=USERS, items=ITEMS, devices=2, categories=7, age_buckets=2, position_buckets=2, hour_buckets=2
     )
-    model = build_neumf(shape, model_params(gmf_dim=8, mlp_dim=8, mlp_layers=[16, 8], l2=0.0))
-    return SampledNegativesTrainer(model, loss, impression_weight, 0.01)
+    params = model_params(
+        gmf_dim=8, mlp_dim=8, mlp_layers=[16, 8], l2=0.0, learning_rate=0.01, steps_per_execution=1
+    )
+    return SampledNegativesTrainer(build_neumf(shape, params), loss, impression_weight, params)
 
 
 @pytest.mark.parametrize("loss", ["logloss", "bpr", "softmax"])

@@ -15,7 +15,9 @@ from components.model.training import build_optimizer_slots
 SHAPE = ModelShape(
     users=20, items=30, devices=3, categories=4, age_buckets=5, position_buckets=4, hour_buckets=4
 )
-PARAMS = ModelParams(gmf_dim=4, mlp_dim=4, side_dim=2, mlp_layers=(8, 4), l2=1e-5, learning_rate=0.01)
+PARAMS = ModelParams(
+    gmf_dim=4, mlp_dim=4, side_dim=2, mlp_layers=(8, 4), l2=1e-5, learning_rate=0.01, steps_per_execution=1
+)
 
 
 def test_keras_internals_skip_autograph_and_our_code_does_not():

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras as keras
+from helpers import model_params
 from tensorflow_transform.tf_metadata import schema_utils
 
 from components.model import features as F
-from components.model.model import INPUT_FEATURES
+from components.model.model import INPUT_FEATURES, ModelShape, build_neumf
 from components.model.training import count_records, dataset
 
 ROWS = 1000
@@ -78,3 +80,48 @@ def test_a_split_over_the_cache_limit_streams_from_files(transformed):
     assert "CacheDataset" in cached._as_serialized_graph().numpy().decode("latin-1")
     for seen in _epochs(ds, 2):
         assert sorted(seen.tolist()) == list(range(ROWS))
+
+
+def _tiny_neumf(steps_per_execution: int):
+    shape = ModelShape(
+        users=ROWS,
+        items=ROWS,
+        devices=ROWS,
+        categories=ROWS,
+        age_buckets=ROWS,
+        position_buckets=ROWS,
+        hour_buckets=ROWS,
+    )
+    params = model_params(gmf_dim=4, mlp_dim=4, mlp_layers=[8], steps_per_execution=steps_per_execution)
+    return build_neumf(shape, params)
+
+
+def test_several_steps_per_call_train_the_same_model_over_the_same_batches(transformed):
+    """trainer.steps_per_execution is a speed setting: every batch of every epoch is still a step (an
+    epoch that is not a multiple of the setting included), and the weights come out the same."""
+    files, schema = transformed
+    trained = {}
+    for steps in (1, 7):
+        keras.utils.set_random_seed(5)
+        cfg = {"shuffle_buffer": 100, "seed": 1, "cache_examples": True, "steps_per_execution": steps}
+        model = _tiny_neumf(steps)
+        model.fit(dataset(files, schema, 64, True, cfg), epochs=2, verbose=0)
+        assert int(model.optimizer.iterations) == 2 * -(-ROWS // 64)
+        trained[steps] = model.get_weights()
+    for one, several in zip(trained[1], trained[7], strict=True):
+        np.testing.assert_allclose(one, several, rtol=1e-5, atol=1e-6)
+
+
+def test_a_split_over_the_cache_limit_is_cached_on_disk_and_kept_across_epochs(transformed, tmp_path):
+    """Above cache_max_examples the parsed batches go to a file, not memory; every epoch still sees every
+    example once; and after training the file is finished (its index written), so later epochs read it."""
+    files, schema = transformed
+    cfg = {"shuffle_buffer": 256, "seed": 1, "cache_examples": True, "cache_max_examples": ROWS - 1}
+    ds = dataset(files, schema, 64, True, cfg, disk_cache=str(tmp_path / "train"))
+    for seen in _epochs(ds, 2):
+        assert sorted(seen.tolist()) == list(range(ROWS))
+    for leftover in tmp_path.iterdir():
+        leftover.unlink()
+    model = _tiny_neumf(4)
+    model.fit(dataset(files, schema, 64, True, cfg, disk_cache=str(tmp_path / "fit")), epochs=2, verbose=0)
+    assert (tmp_path / "fit.index").exists(), sorted(p.name for p in tmp_path.iterdir())
