@@ -227,7 +227,7 @@ def dataset(
                 "recpipe: %d examples exceed trainer.cache_max_examples; reading from files", records
             )
         if shuffle and batches:
-            ds = ds.shuffle(max(batches, 1), seed=int(cfg["seed"]), reshuffle_each_iteration=True)
+            ds = ds.shuffle(batches, seed=int(cfg["seed"]), reshuffle_each_iteration=True)
     options = tf.data.Options()
     # Shard by element: a span may have a single file, which file-based sharding cannot split.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -284,10 +284,7 @@ def train(job: TrainJob) -> dict[str, float]:
     train_ds = dataset(
         job.train_files, schema, batch, True, cfg, records=catalogue.rows, disk_cache=_in(spill, "train")
     )
-    eval_records = count_records(job.eval_files)
-    eval_ds = dataset(
-        job.eval_files, schema, batch, False, cfg, records=eval_records, disk_cache=_in(spill, "eval")
-    )
+    eval_ds = dataset(job.eval_files, schema, batch, False, cfg, disk_cache=_in(spill, "eval"))
     negatives = int(cfg.get("negatives", 0))
     if negatives:
         how, alpha = cfg["negative_sampling"], float(cfg["popularity_alpha"])
