@@ -62,11 +62,25 @@ def any_root(request, tmp_path):
     return request.getfixturevalue("s3_root")
 
 
+FAIL_ON_SKIP = "RECPIPE_FAIL_ON_SKIP"  # .ci/run sets it: in CI a missing tool fails the run, it never skips
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(f"{report.nodeid}: {report.longrepr[-1] if isinstance(report.longrepr, tuple) else ''}")
+
+
 def pytest_sessionfinish(session, exitstatus):
     """A process that loaded TensorFlow's S3 plugin ends through os._exit (components/storage.py):
-    it must end with pytest's own status."""
+    it must end with pytest's own status. Under FAIL_ON_SKIP a skipped test turns that status into a
+    failure, so CI cannot pass with a test it never ran."""
     from components import storage
 
+    if os.environ.get(FAIL_ON_SKIP) and _skipped and exitstatus == 0:
+        print(f"\n{FAIL_ON_SKIP} is set and {len(_skipped)} test(s) skipped; install what they need:")
+        print("\n".join(_skipped))
+        exitstatus = session.exitstatus = pytest.ExitCode.TESTS_FAILED
     storage.set_exit_code(int(exitstatus))
 
 
