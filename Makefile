@@ -41,7 +41,8 @@ run: setup
 	@if [ ! -d "$(DATA)" ]; then $(BIN)/recpipe generate --out $(DATA) --days 3 --events-per-day 70000 --seed 7; fi
 	$(BIN)/recpipe run --config $(CONFIG)
 
-# -rs lists every skipped test with its reason: in CI there must be none.
+# -rs lists every skipped test with its reason. In CI there must be none: .ci/run sets RECPIPE_FAIL_ON_SKIP,
+# and a skip then fails the run (tests/conftest.py).
 test: setup
 	$(BIN)/python -m pytest -m "not slow" -q -rs --durations=15
 
