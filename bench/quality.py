@@ -58,6 +58,12 @@ class QualityConfig(BaseModel):
         "impressions; 0: positives only, the trainer samples negatives itself (trainer.negatives)",
     )
     ease_lambda: float = Field(250.0, gt=0)
+    neumf_seeds: list[int] = Field(
+        [42],
+        min_length=1,
+        description="trainer.seed of each fit of our model; the table shows their mean and range, as one "
+        "fit's figure moves with the seed",
+    )
     bpr: BprSettings = BprSettings()
     score_users_per_call: int = Field(64, ge=1)
 
@@ -243,8 +249,16 @@ class PipelineModel:
 
     name = "recpipe NeuMF (pipeline)"
 
-    def __init__(self, work: Path, settings: QualityConfig, genres: dict[str, str], repo: Path):
+    def __init__(
+        self,
+        work: Path,
+        settings: QualityConfig,
+        genres: dict[str, str],
+        repo: Path,
+        trainer_seed: int | None = None,
+    ):
         self.work, self.settings, self.genres, self.repo = work, settings, genres, repo
+        self.trainer_seed = trainer_seed  # None: the pipeline config's own
         self.run_seconds = 0.0
 
     def fit(self, train: pd.DataFrame) -> None:
@@ -256,9 +270,10 @@ class PipelineModel:
             seed=self.settings.seed,
         )
         write_spans(train, self.genres, data, options)
+        seed = {} if self.trainer_seed is None else {"trainer.seed": self.trainer_seed}
         config = load_config(self.repo / self.settings.pipeline_config).with_overrides(
             run_root=str(self.work / "runs"),
-            **{"data.root": str(data), "serving.root": str(self.work / "serving")},
+            **{"data.root": str(data), "serving.root": str(self.work / "serving"), **seed},
         )
         config = resolve_paths(config, self.repo)
         started = time.time()
@@ -332,6 +347,34 @@ def evaluate(split: Split, model: Scorer, k: int) -> Result:
     return Result(split.protocol, model.name, metrics, fit_seconds, len(users))
 
 
+def over_seeds(fits: dict[int, Result]) -> Result:
+    """One row for several fits of a model that differ only in their seed: the mean of each metric and of
+    the fit time, with each metric's range and every fit's figure kept in `extra`."""
+    first = next(iter(fits.values()))
+    extra: dict[str, float] = {"seeds": float(len(fits))}
+    for name in first.metrics:
+        values = [r.metrics[name] for r in fits.values()]
+        extra |= {f"{name} min": min(values), f"{name} max": max(values)}
+        extra |= {f"{name} seed {seed}": r.metrics[name] for seed, r in fits.items()}
+    for name in first.extra:
+        extra[name] = float(np.mean([r.extra[name] for r in fits.values()]))
+    return Result(
+        first.protocol,
+        first.model,
+        {name: float(np.mean([r.metrics[name] for r in fits.values()])) for name in first.metrics},
+        float(np.mean([r.fit_seconds for r in fits.values()])),
+        first.users,
+        extra,
+    )
+
+
+def _pipeline_result(model: PipelineModel, split: Split, k: int) -> Result:
+    result = evaluate(split, model, k)
+    gates = {g.metric: g.value for g in model.summary.gates if g.value is not None}
+    result.extra = {"pipeline eval " + name: value for name, value in gates.items()}
+    return result
+
+
 def run_quality(
     ratings: pd.DataFrame,
     genres: dict[str, str],
@@ -346,22 +389,22 @@ def run_quality(
     for protocol in protocols:
         split = protocol_split(ratings, protocol, settings, settings.seed)
         progress(f"{protocol}: {len(split.train):,} training ratings, {len(split.test):,} test ratings")
-        models: list[Scorer] = [
-            MostPopular(),
-            Bpr(settings.bpr, settings.seed),
-            Ease(settings.ease_lambda),
-            PipelineModel(work / protocol, settings, genres, repo),
-        ]
+        models: list[Scorer] = [MostPopular(), Bpr(settings.bpr, settings.seed), Ease(settings.ease_lambda)]
         for model in models:
-            result = evaluate(split, model, settings.k)
-            if isinstance(model, PipelineModel):
-                gates = {g.metric: g.value for g in model.summary.gates if g.value is not None}
-                result.extra = {"pipeline eval " + name: value for name, value in gates.items()}
-            progress(
-                f"{protocol}: {model.name}: " + ", ".join(f"{n} {v:.4f}" for n, v in result.metrics.items())
-            )
-            results.append(result)
+            results.append(evaluate(split, model, settings.k))
+            _report(progress, results[-1])
+        fits = {}
+        for seed in settings.neumf_seeds:
+            model = PipelineModel(work / protocol / f"seed-{seed}", settings, genres, repo, seed)
+            fits[seed] = _pipeline_result(model, split, settings.k)
+            _report(progress, fits[seed], f" (trainer.seed {seed})")
+        results.append(over_seeds(fits))
     return results
+
+
+def _report(progress, result: Result, note: str = "") -> None:
+    figures = ", ".join(f"{n} {v:.4f}" for n, v in result.metrics.items())
+    progress(f"{result.protocol}: {result.model}{note}: {figures}")
 
 
 # ---- report -------------------------------------------------------------------------------------------
@@ -378,6 +421,18 @@ _COLUMNS = {
     "ncf": [("hr", "HR@10"), ("ndcg", "NDCG@10")],
     "msr": [("ndcg", "nDCG@10"), ("precision", "Precision@10"), ("recall", "Recall@10"), ("map", "MAP")],
 }
+
+
+def _figure(result: Result, key: str) -> str:
+    """A metric, with its range over seeds when the row is several fits."""
+    if f"{key} min" not in result.extra:
+        return f"{result.metrics[key]:.4f}"
+    return f"{result.metrics[key]:.4f} ({result.extra[f'{key} min']:.4f}-{result.extra[f'{key} max']:.4f})"
+
+
+def _row_name(result: Result) -> str:
+    seeds = int(result.extra.get("seeds", 1))
+    return result.model if seeds == 1 else f"{result.model}, mean (range) of {seeds} seeds"
 
 
 def render_quality(results: list[Result]) -> str:
@@ -401,7 +456,7 @@ def render_quality(results: list[Result]) -> str:
         ]
         lines.append("|---|" + "---:|" * (len(cols) + 1))
         for r in rows:
-            cells = " | ".join(f"{r.metrics[key]:.4f}" for key, _ in cols)
-            lines.append(f"| {r.model} | {cells} | {r.fit_seconds:.1f} |")
+            cells = " | ".join(_figure(r, key) for key, _ in cols)
+            lines.append(f"| {_row_name(r)} | {cells} | {r.fit_seconds:.1f} |")
         lines += ["", PUBLISHED[protocol], ""]
     return "\n".join(lines)

@@ -14,10 +14,13 @@ from bench.quality import (
     BprSettings,
     Ease,
     MostPopular,
+    Result,
     Split,
     evaluate,
     leave_one_out,
     load_quality_config,
+    over_seeds,
+    render_quality,
     stratified_split,
 )
 from components.ranking_metrics import hit_rate_ndcg, rank_of_first, ranking_metrics, top_k
@@ -146,3 +149,24 @@ def test_bench_quality_names_a_ratings_file_it_cannot_read(tmp_path):
     result = CliRunner().invoke(main, ["bench-quality", str(bad), "--work", str(tmp_path / "w")])
     assert result.exit_code == 1
     assert "ratings.csv" in result.output and "expected columns" in result.output
+
+
+def test_several_seeds_make_one_row_with_their_mean_and_range():
+    metrics = ("ndcg", "precision", "recall", "map")
+    fits = {
+        seed: Result(
+            "msr", "recpipe NeuMF (pipeline)", dict.fromkeys(metrics, v), secs, 7, {"pipeline eval auc": v}
+        )
+        for seed, v, secs in ((42, 0.24, 100.0), (1, 0.27, 120.0), (2, 0.30, 110.0))
+    }
+    row = over_seeds(fits)
+    assert row.metrics["ndcg"] == pytest.approx(0.27)
+    assert row.fit_seconds == pytest.approx(110.0)
+    assert (row.extra["ndcg min"], row.extra["ndcg max"]) == (0.24, 0.30)
+    assert row.extra["ndcg seed 1"] == 0.27
+    assert row.extra["pipeline eval auc"] == pytest.approx(0.27)
+
+    single = Result("msr", "most popular", dict.fromkeys(metrics, 0.22), 0.1, 7)
+    table = render_quality([single, row])
+    assert "| most popular | 0.2200 | 0.2200 |" in table
+    assert "| recpipe NeuMF (pipeline), mean (range) of 3 seeds | 0.2700 (0.2400-0.3000) |" in table
