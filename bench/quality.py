@@ -351,21 +351,17 @@ def over_seeds(fits: dict[int, Result]) -> Result:
     """One row for several fits of a model that differ only in their seed: the mean of each metric and of
     the fit time, with each metric's range and every fit's figure kept in `extra`."""
     first = next(iter(fits.values()))
+    metrics: dict[str, float] = {}
     extra: dict[str, float] = {"seeds": float(len(fits))}
     for name in first.metrics:
-        values = [r.metrics[name] for r in fits.values()]
-        extra |= {f"{name} min": min(values), f"{name} max": max(values)}
-        extra |= {f"{name} seed {seed}": r.metrics[name] for seed, r in fits.items()}
+        values = {seed: r.metrics[name] for seed, r in fits.items()}
+        metrics[name] = float(np.mean(list(values.values())))
+        extra |= {f"{name} min": min(values.values()), f"{name} max": max(values.values())}
+        extra |= {f"{name} seed {seed}": value for seed, value in values.items()}
     for name in first.extra:
         extra[name] = float(np.mean([r.extra[name] for r in fits.values()]))
-    return Result(
-        first.protocol,
-        first.model,
-        {name: float(np.mean([r.metrics[name] for r in fits.values()])) for name in first.metrics},
-        float(np.mean([r.fit_seconds for r in fits.values()])),
-        first.users,
-        extra,
-    )
+    fit_seconds = float(np.mean([r.fit_seconds for r in fits.values()]))
+    return Result(first.protocol, first.model, metrics, fit_seconds, first.users, extra)
 
 
 def _pipeline_result(model: PipelineModel, split: Split, k: int) -> Result:
