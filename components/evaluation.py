@@ -2,9 +2,10 @@
 
 Two gates, each with an absolute bar and a no-regression bar against the last blessed model:
 AUC (also reported per slice, e.g. by device) and NDCG@k over each user's impressions (gain = clicked).
-Beside them only cheap diagnostics (example count, mean label and prediction: calibration). Log loss is
-left to the Trainer's validation: TFMA computes every metric per example in Python, and it cost 4 of
-the Evaluator's 29 s with a baseline on make run's data.
+Beside them only cheap diagnostics: the example count, and calibration (mean label and prediction) summed
+from AUC's histogram (components/calibration_metrics.py). Log loss is left to the Trainer's validation:
+TFMA computes every metric per example in Python, and it cost 4 of the Evaluator's 29 s with a baseline
+on make run's data.
 NDCG's cut-off sits on the MetricsSpec's binarize options, not in the metric's own config: TFMA 0.47
 otherwise names the computed metric differently from the threshold and fails validation with
 "Metric not found" for every model. AUC and NDCG sit in separate specs for the same reason.
@@ -14,10 +15,13 @@ from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
 
+from components import calibration_metrics
+from components.calibration_metrics import HistogramMeanLabel, HistogramMeanPrediction
 from components.model import features as F
 from components.model.signatures import OUTPUT_KEY
 
 EVAL_SIGNATURE = "serving_tf_example"
+CALIBRATION_MODULE = calibration_metrics.__name__
 # Scored through the signature as a plain SavedModel. Left unset, TFMA loads each model as Keras once
 # to find its type and again in every Beam stage, and computes the Keras model's compiled loss besides:
 # 30 of TFMA's 78 s with a baseline on make run's data (docs/bench/speed-notes.md).
@@ -35,6 +39,11 @@ def _bar(lower_bound: float, max_drop: float) -> list[tfma.PerSliceMetricThresho
         ),
     )
     return [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)]
+
+
+def evaluated_features(slice_features: list[str]) -> list[str]:
+    """The raw features TFMA decodes for itself, beside the records' bytes it feeds the models."""
+    return [F.LABEL, F.USER_ID, *slice_features]
 
 
 def build_eval_config(
@@ -62,8 +71,9 @@ def build_eval_config(
                     tfma.MetricConfig(
                         class_name="AUC", per_slice_thresholds=_bar(auc_lower_bound, max_auc_drop)
                     ),
-                    tfma.MetricConfig(class_name="MeanLabel"),
-                    tfma.MetricConfig(class_name="MeanPrediction"),
+                    # Calibration, summed from AUC's histogram instead of a combiner of its own.
+                    tfma.MetricConfig(class_name=HistogramMeanLabel.__name__, module=CALIBRATION_MODULE),
+                    tfma.MetricConfig(class_name=HistogramMeanPrediction.__name__, module=CALIBRATION_MODULE),
                 ]
             ),
             tfma.MetricsSpec(

@@ -20,7 +20,7 @@ import components.model
 from components.anomaly_gate import AnomalyGate
 from components.drift_gate import DriftGate
 from components.eval_sample import EvalSample
-from components.evaluation import build_eval_config
+from components.evaluation import build_eval_config, evaluated_features
 from components.example_gen import ImportExampleGen
 from components.feed_gate import FeedQualityGate
 from components.serving_check import ServingCheck
@@ -175,19 +175,24 @@ def create_pipeline(config: RecpipeConfig, night: Night) -> tfx.dsl.Pipeline:
     held_out = night.windowed and night.span not in night.train_spans
     eval_splits = ["train", "eval"] if held_out else ["eval"]
     eval_examples, eval_sample = example_gen.outputs["examples"], None
+    eval_schema = schema_gen.outputs["schema"]
     if config.evaluation.max_examples:  # a fixed sample of users, so the Evaluator's memory is bounded
         eval_sample = EvalSample(
-            examples=eval_examples, splits=",".join(eval_splits), max_examples=config.evaluation.max_examples
+            examples=eval_examples,
+            schema=schema_gen.outputs["schema"],
+            splits=",".join(eval_splits),
+            max_examples=config.evaluation.max_examples,
+            columns=",".join(evaluated_features(config.evaluation.slice_features)),
         ).with_id(nodes.EVAL_SAMPLE)
         eval_sample.add_upstream_node(anomaly_gate)
         eval_sample.add_upstream_node(drift_gate)
-        eval_examples = eval_sample.outputs["sampled"]
+        eval_examples, eval_schema = eval_sample.outputs["sampled"], eval_sample.outputs["evaluator_schema"]
     evaluator = tfx.components.Evaluator(
         examples=eval_examples,
         example_splits=eval_splits,
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
-        schema=schema_gen.outputs["schema"],
+        schema=eval_schema,
         eval_config=build_eval_config(**config.evaluation.model_dump(exclude={"max_examples"})),
     ).with_id(nodes.EVALUATOR)
 

@@ -9,13 +9,16 @@ import os
 
 import pytest
 import tensorflow as tf
+from conftest import REPO
 from tfx.components.example_gen.import_example_gen import executor as tfx_import_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import io_utils
 
-from components.eval_sample import EvalSample, sample_rate
+from components.eval_sample import SCHEMA_FILE, EvalSample, sample_rate
+from components.evaluation import evaluated_features
 from components.example_gen import BatchedExecutor
-from components.model.features import ITEM_ID, USER_ID
+from components.model.features import ITEM_ID, LABEL, USER_ID
 from pipeline.config import load_config
 from pipeline.dag import create_pipeline
 from pipeline.plan import Night
@@ -57,14 +60,24 @@ def _examples_artifact(tmp_path, splits: dict[str, list[bytes]]) -> standard_art
     return examples
 
 
-def _sample(tmp_path, splits: dict[str, list[bytes]], which: str, max_examples: int):
-    sampled = standard_artifacts.Examples()
+def _schema_artifact(repo) -> standard_artifacts.Schema:
+    schema = standard_artifacts.Schema()
+    schema.uri = str(repo / "schema")
+    return schema
+
+
+def _sample(tmp_path, splits: dict[str, list[bytes]], which: str, max_examples: int, columns: str = USER_ID):
+    sampled, evaluator_schema = standard_artifacts.Examples(), standard_artifacts.Schema()
     sampled.uri = str(tmp_path / f"sampled-{max_examples}")
+    evaluator_schema.uri = str(tmp_path / f"schema-{max_examples}")
     EvalSample.test_call(
         examples=_examples_artifact(tmp_path, splits),
+        schema=_schema_artifact(REPO),
         sampled=sampled,
+        evaluator_schema=evaluator_schema,
         splits=which,
         max_examples=max_examples,
+        columns=columns,
     )
     return sampled
 
@@ -102,6 +115,25 @@ def test_a_span_under_the_cap_is_evaluated_whole(tmp_path):
     sampled = _sample(tmp_path, {"eval": EVENTS}, "eval", max_examples=10 * len(EVENTS))
     assert _read(os.path.join(artifact_utils.get_split_uri([sampled], "eval"), "*")) == EVENTS
     assert sample_rate(100, 100) == 1.0 and sample_rate(1000, 100) == pytest.approx(0.1)
+
+
+def test_the_evaluator_decodes_only_the_columns_it_reads(tmp_path, repo):
+    config = load_config(repo / "configs" / "local.yaml")
+    columns = evaluated_features(config.evaluation.slice_features)
+    sampled = _sample(tmp_path, {"eval": EVENTS}, "eval", max_examples=600, columns=",".join(columns))
+    written = io_utils.SchemaReader().read(str(tmp_path / "schema-600" / SCHEMA_FILE))
+    assert sorted(f.name for f in written.feature) == sorted(columns) == sorted([LABEL, USER_ID, "device"])
+    full = io_utils.SchemaReader().read(str(repo / "schema" / "schema.pbtxt"))
+    assert {f.name: f for f in written.feature}["device"] == {f.name: f for f in full.feature}["device"]
+    assert sampled.get_int_custom_property("examples_sampled") > 0
+
+    shipped = _components(config)
+    assert shipped["Evaluator"].inputs["schema"].producer_component_id == "EvalSample"
+
+
+def test_a_slice_feature_the_schema_lacks_is_named_before_the_evaluator_runs(tmp_path):
+    with pytest.raises(ValueError, match=r"\['devise'\].*evaluation.slice_features"):
+        _sample(tmp_path, {"eval": EVENTS}, "eval", max_examples=600, columns=f"{LABEL},{USER_ID},devise")
 
 
 def _components(config) -> dict:
