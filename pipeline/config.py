@@ -307,15 +307,6 @@ class BeamConfig(_Strict):
     direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
     direct_num_workers: int = Field(1, ge=0, description="0 = one per core.")
     extra_args: list[str] = Field(default_factory=list)
-    multi_processing_from_mb: float | None = Field(
-        10.0,
-        gt=0,
-        description="StatisticsGen and Transform switch to the DirectRunner's multi_processing mode, one "
-        "worker per core, when the click log they read (gzipped MB) is at least this large; smaller spans "
-        "stay in the mode above, since starting the workers costs more than they save (Transform at 70,000 "
-        "events, 1.6 MB: 14 s in memory, 21 s on 2 workers; at 1,000,000 events, 25 MB: 64 s against 46 s). "
-        "None: every component in the mode above.",
-    )
 
     def pipeline_args(self) -> list[str]:
         return [
@@ -323,13 +314,6 @@ class BeamConfig(_Strict):
             f"--direct_num_workers={self.direct_num_workers}",
             *self.extra_args,
         ]
-
-    def component_args(self, input_mb: float) -> list[str]:
-        """Beam args a component reading `input_mb` of click log adds to `pipeline_args` (later ones win)."""
-        threshold = self.multi_processing_from_mb
-        if threshold is None or input_mb < threshold or self.direct_running_mode == "multi_processing":
-            return []
-        return ["--direct_running_mode=multi_processing", "--direct_num_workers=0"]
 
 
 class MetadataConfig(_Strict):

@@ -98,10 +98,8 @@ def create_pipeline(config: RecpipeConfig, night: Night) -> tfx.dsl.Pipeline:
     example_gen = _example_gen(config)
 
     # Describe the data, and check it against the curated schema in schema/.
-    statistics_gen = (
-        tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-        .with_id(nodes.STATISTICS_GEN)
-        .with_beam_pipeline_args(config.beam.component_args(night.span_mb))
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
+        nodes.STATISTICS_GEN
     )
     schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_file).with_id(nodes.SCHEMA_GEN)
     example_validator = tfx.components.ExampleValidator(
@@ -146,7 +144,6 @@ def create_pipeline(config: RecpipeConfig, night: Night) -> tfx.dsl.Pipeline:
         # was pure cost.
         disable_analyzer_cache=True,
     ).with_id(nodes.TRANSFORM)
-    transform.with_beam_pipeline_args(config.beam.component_args(night.train_mb))
     transform.add_upstream_node(anomaly_gate)
     transform.add_upstream_node(drift_gate)
 

@@ -24,7 +24,7 @@ from components.model.warm_start import (
 )
 from components.serving_layout import list_versions
 from pipeline.config import RecpipeConfig
-from pipeline.data.clicklog import click_log_mb, list_spans
+from pipeline.data.clicklog import list_spans
 from pipeline.errors import InputError
 from pipeline.records.history import blocked_spans
 from pipeline.records.summary import latest_blessed_model_uri
@@ -38,10 +38,6 @@ class Night:
     warm_start_from: str | None = None
     epochs: int = 1
     reason: str = ""
-    # Gzipped MB of click log: tonight's span (what StatisticsGen reads), and what Transform reads (the
-    # training window, or tonight's span when it is hash-split). They pick each one's Beam mode.
-    span_mb: float = 0.0
-    train_mb: float = 0.0
 
     @property
     def windowed(self) -> bool:
@@ -143,7 +139,4 @@ def plan_night(config: RecpipeConfig, spans: list[int], excluded: set[int] = fro
 def plan_tonight(config: RecpipeConfig) -> Night:
     """The plan from the span folders, MLMD and the history (spans blocked by drift or anomalies left out)."""
 
-    night = plan_night(config, list_spans(config.data.root), blocked_spans(config))
-    span_mb = click_log_mb(config.data.root, [night.span], config.data.file_pattern)
-    train_mb = click_log_mb(config.data.root, night.train_spans, config.data.file_pattern)
-    return dataclasses.replace(night, span_mb=span_mb, train_mb=train_mb if night.windowed else span_mb)
+    return plan_night(config, list_spans(config.data.root), blocked_spans(config))

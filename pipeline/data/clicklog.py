@@ -119,11 +119,6 @@ def span_files(root: str | Path, span: int, pattern: str = SHARD_PATTERN) -> lis
     return [storage.join(folder, n) for n in storage.files(folder) if fnmatch.fnmatch(n, pattern)]
 
 
-def click_log_mb(root: str | Path, spans: Iterable[int], pattern: str = SHARD_PATTERN) -> float:
-    """Size on the store of the spans' shards, in MB (as stored: gzipped)."""
-    return sum(storage.size(f) for span in spans for f in span_files(root, span, pattern)) / 1e6
-
-
 def infer_schema(root: str, span: int | None, out: str, pattern: str = SHARD_PATTERN) -> int:
     """Bootstrap a schema from one span (default: the newest) with TFDV; returns the span. ValueError names
     what is missing."""

@@ -11,9 +11,8 @@ from conftest import make_config
 from components.model.training import architecture
 from components.model.warm_start import BUNDLE_DIR, BUNDLE_FORMAT, MANIFEST_FILE
 from components.span_window import SpanWindowStrategy
-from pipeline.dag import create_pipeline
 from pipeline.errors import InputError
-from pipeline.plan import plan_night, plan_tonight, trainer_settings
+from pipeline.plan import plan_night, trainer_settings
 from pipeline.records.history import NightRecord, blocked_spans, find_record, read_history, write_record
 from pipeline.records.report import render, write_report
 
@@ -86,48 +85,6 @@ def _examples(span: int, artifact_id: int):
     artifact.id = artifact_id
     artifact.set_int_custom_property("span", span)
     return artifact
-
-
-def _beam_modes(pipeline) -> dict[str, tuple[str, str]]:
-    """(direct_running_mode, direct_num_workers) each Beam component runs with: Beam takes the last flag."""
-
-    def last(args: list[str], flag: str) -> str:
-        return [a.split("=", 1)[1] for a in args if a.startswith(f"--{flag}=")][-1]
-
-    return {
-        c.id: (last(args, "direct_running_mode"), last(args, "direct_num_workers"))
-        for c in pipeline.components
-        if (args := list(getattr(c.executor_spec, "beam_pipeline_args", None) or []))
-    }
-
-
-def test_big_spans_run_statistics_and_transform_on_worker_processes_and_small_ones_in_memory(tmp_path):
-    # Three days of 4 MB, the newest 12 MB; a 2-span window reads 8 MB. Threshold: 10 MB.
-    for span, mb in ((20240201, 4), (20240202, 4), (20240203, 12)):
-        folder = tmp_path / "data" / f"span-{span}"
-        folder.mkdir(parents=True)
-        (folder / "part-00000.tfrecord.gz").write_bytes(b"x" * (mb * 1_000_000 // 2))
-        (folder / "part-00001.tfrecord.gz").write_bytes(b"x" * (mb * 1_000_000 // 2))
-        (folder / "notes.txt").write_bytes(b"x" * 50_000_000)  # not a shard: not counted
-    config = _config(tmp_path, **{"window.spans": 2, "beam.direct_running_mode": "in_memory"})
-    night = plan_tonight(config)
-    assert (night.span_mb, night.train_mb) == (12.0, 8.0)
-    parallel, serial = ("multi_processing", "0"), ("in_memory", str(config.beam.direct_num_workers))
-    modes = _beam_modes(create_pipeline(config, night))
-    assert modes.pop("StatisticsGen") == parallel  # tonight's 12 MB
-    assert modes.pop("Transform") == serial  # the window's 8 MB
-    assert set(modes.values()) == {serial}  # ExampleGen, the Evaluator, ...
-
-    hash_split = plan_tonight(config.with_overrides(**{"window.spans": 0}))
-    assert hash_split.train_mb == hash_split.span_mb == 12.0
-    assert _beam_modes(create_pipeline(config, hash_split))["Transform"] == parallel
-
-    off = config.with_overrides(**{"beam.multi_processing_from_mb": None})
-    assert set(_beam_modes(create_pipeline(off, hash_split)).values()) == {serial}
-    pod = config.with_overrides(
-        **{"beam.direct_running_mode": "multi_processing", "beam.direct_num_workers": 4}
-    )
-    assert set(_beam_modes(create_pipeline(pod, hash_split)).values()) == {("multi_processing", "4")}
 
 
 def test_span_window_resolver_keeps_the_newest_artifact_of_each_listed_span():
