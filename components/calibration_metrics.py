@@ -20,18 +20,10 @@ from tensorflow_model_analysis.metrics import calibration_histogram, metric_type
 MEAN_LABEL = "mean_label"
 MEAN_PREDICTION = "mean_prediction"
 
-_Sums = Callable[[calibration_histogram.Histogram], tuple[float, float]]
 
+def _mean_from_histogram(field: str) -> Callable[..., metric_types.MetricComputations]:
+    """Computations of sum(`field`) / sum(weighted_examples) over the buckets of AUC's histogram."""
 
-def _label_sums(histogram: calibration_histogram.Histogram) -> tuple[float, float]:
-    return sum(b.weighted_labels for b in histogram), sum(b.weighted_examples for b in histogram)
-
-
-def _prediction_sums(histogram: calibration_histogram.Histogram) -> tuple[float, float]:
-    return sum(b.weighted_predictions for b in histogram), sum(b.weighted_examples for b in histogram)
-
-
-def _mean_from_histogram(sums: _Sums) -> Callable[..., metric_types.MetricComputations]:
     def computations(
         name: str,
         eval_config: tfma.EvalConfig | None = None,
@@ -62,7 +54,9 @@ def _mean_from_histogram(sums: _Sums) -> Callable[..., metric_types.MetricComput
         histogram_key = histogram[-1].keys[-1]
 
         def result(metrics: dict[metric_types.MetricKey, Any]) -> dict[metric_types.MetricKey, float]:
-            total, weight = sums(metrics[histogram_key])
+            buckets = metrics[histogram_key]
+            total = sum(getattr(b, field) for b in buckets)
+            weight = sum(b.weighted_examples for b in buckets)
             return {key: total / weight if weight else float("nan")}
 
         return [*histogram, metric_types.DerivedMetricComputation(keys=[key], result=result)]
@@ -74,7 +68,9 @@ class HistogramMeanLabel(metric_types.Metric):
     """TFMA's mean_label, from AUC's histogram."""
 
     def __init__(self, name: str = MEAN_LABEL):
-        super().__init__(metric_util.merge_per_key_computations(_mean_from_histogram(_label_sums)), name=name)
+        super().__init__(
+            metric_util.merge_per_key_computations(_mean_from_histogram("weighted_labels")), name=name
+        )
 
 
 class HistogramMeanPrediction(metric_types.Metric):
@@ -82,5 +78,5 @@ class HistogramMeanPrediction(metric_types.Metric):
 
     def __init__(self, name: str = MEAN_PREDICTION):
         super().__init__(
-            metric_util.merge_per_key_computations(_mean_from_histogram(_prediction_sums)), name=name
+            metric_util.merge_per_key_computations(_mean_from_histogram("weighted_predictions")), name=name
         )

@@ -77,11 +77,12 @@ def write_sample(files: list[str], rate: float, out_path: str) -> int:
 
 def columns_schema(schema: schema_pb2.Schema, columns: list[str]) -> schema_pb2.Schema:
     """`schema` cut down to `columns`, each of which it must have."""
-    missing = [c for c in columns if c not in {f.name for f in schema.feature}]
+    names = {f.name for f in schema.feature}
+    missing = [c for c in columns if c not in names]
     if missing:
         raise ValueError(
             f"The Evaluator reads {missing}, which the schema does not have (features: "
-            f"{sorted(f.name for f in schema.feature)}). Fix evaluation.slice_features in the config, or add "
+            f"{sorted(names)}). Fix evaluation.slice_features in the config, or add "
             "the feature to schema/schema.pbtxt."
         )
     kept = schema_pb2.Schema()

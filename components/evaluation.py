@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
 
-from components import calibration_metrics
 from components.calibration_metrics import HistogramMeanLabel, HistogramMeanPrediction
 from components.model import features as F
 from components.model.signatures import OUTPUT_KEY
 
 EVAL_SIGNATURE = "serving_tf_example"
-CALIBRATION_MODULE = calibration_metrics.__name__
+CALIBRATION_MODULE = HistogramMeanLabel.__module__
 # Scored through the signature as a plain SavedModel. Left unset, TFMA loads each model as Keras once
 # to find its type and again in every Beam stage, and computes the Keras model's compiled loss besides:
 # 30 of TFMA's 78 s with a baseline on make run's data (docs/bench/speed-notes.md).
