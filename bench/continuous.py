@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.harness import RECPIPE, REPO, Measured, bench_config, pipeline_run, run_measured
 from components.drift_gate import drift_anomalies
 from pipeline import nodes
-from pipeline.records.history import NightRecord, latest_per_span, read_history
+from pipeline.records.history import EXIT_OK, EXIT_REFUSED, NightRecord, latest_per_span, read_history
 
 CONFIG = "configs/nightly.yaml"
 
@@ -156,6 +156,7 @@ def backfill_scenario(
         "backfill",
         [*RECPIPE, "backfill", "--config", str(path), "--from", first, "--to", last],
         work / "backfill.log",
+        exit_codes=(EXIT_OK, EXIT_REFUSED),  # the drifted night is refused: the scenario's point
     )
     run.command = f"recpipe backfill --config {path.name} --from {first} --to {last}"
     return run, [r for _, r in sorted(latest_per_span(read_history(config)).items())]

@@ -120,6 +120,14 @@ class WarmStartConfig(_Strict):
     epochs: int = Field(
         2, ge=1, description="Epochs of a warm-started night (a full retrain: trainer.epochs)."
     )
+    learning_rate_scale: float = Field(
+        0.3,
+        gt=0,
+        le=1,
+        description="A warm-started night trains at trainer.learning_rate times this. The served model is "
+        "already fitted: at the full rate, one day's epochs pull it toward that day and it scored below "
+        "its own base model on the next (docs/BENCHMARKS.md, warm start).",
+    )
     on_incompatible: Literal["scratch", "fail"] = Field(
         "scratch",
         description="Base model with another embedding size or architecture: retrain the whole window from "

@@ -156,6 +156,7 @@ def create_pipeline(config: RecpipeConfig, night: Night) -> tfx.dsl.Pipeline:
         custom_config={
             **trainer_settings(config),
             "epochs": night.epochs,
+            "learning_rate": night.learning_rate or config.trainer.learning_rate,
             "warm_start_from": night.warm_start_from or "",
             "warm_start_on_incompatible": config.warm_start.on_incompatible,
             "model_name": config.serving.model_name,

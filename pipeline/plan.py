@@ -37,6 +37,7 @@ class Night:
     previous_span: int | None = None  # drift baseline
     warm_start_from: str | None = None
     epochs: int = 1
+    learning_rate: float | None = None  # None: trainer.learning_rate
     reason: str = ""
 
     @property
@@ -55,7 +56,8 @@ class Night:
             else f"span {self.span} hash-split into train and eval"
         )
         start = f"warm start from {self.warm_start_from}" if self.warm else "from scratch"
-        return f"{data}; {start}, {self.epochs} epochs" + (f" ({self.reason})" if self.reason else "")
+        rate = f" at learning rate {self.learning_rate:g}" if self.learning_rate else ""
+        return f"{data}; {start}, {self.epochs} epochs{rate}" + (f" ({self.reason})" if self.reason else "")
 
 
 def trainer_settings(config: RecpipeConfig) -> dict:
@@ -116,8 +118,10 @@ def plan_night(config: RecpipeConfig, spans: list[int], excluded: set[int] = fro
     span = spans[-1] if config.data.span == "latest" else int(config.data.span)
     earlier = [s for s in spans if s < span and s not in excluded]
     base, reason = _warm_start_source(config)
+    rate = config.trainer.learning_rate
     if base is not None:
         depth, epochs = config.warm_start.spans, config.warm_start.epochs
+        rate *= config.warm_start.learning_rate_scale
     else:
         depth, epochs = config.window.spans, config.trainer.epochs
     train_spans: tuple[int, ...] = ()
@@ -132,6 +136,7 @@ def plan_night(config: RecpipeConfig, spans: list[int], excluded: set[int] = fro
         previous_span=earlier[-1] if earlier else None,
         warm_start_from=base,
         epochs=epochs,
+        learning_rate=rate,
         reason=reason,
     )
 

@@ -77,7 +77,8 @@ def backfill(config, runner: str, **span_range: int) -> None:
     """Run the nights from --from to --to one by one over existing spans, as the schedule would have.
 
     A night stopped by bad or drifted data does not stop the backfill (the schedule would go on the next
-    night too); the exit status is 1 if any night failed for another reason.
+    night too). The exit status is the worst night's, as `recpipe run` would give it: 4 if a gate or the
+    data stopped a night, 1 if any night failed for another reason.
     """
     from pipeline.runners import backfill as run_backfill  # lazy: TFX and TensorFlow
     from pipeline.runners import backfill_spans  # lazy: TFX and TensorFlow

@@ -3,6 +3,7 @@ path (or ship in a KFP component body), one home for TF_USE_LEGACY_KERAS, and a 
 with the model code and model settings and nothing else."""
 
 import ast
+import json
 import shutil
 import subprocess
 import sys
@@ -117,6 +118,15 @@ def test_launch_settings_do_not_change_the_cache_key(tmp_path, repo):
         _cache_inputs(config.with_overrides(**{"trainer.gmf_dim": 32}))[nodes.TRAINER]
         != _cache_inputs(config)[nodes.TRAINER]
     )
+
+
+def test_the_trainer_trains_at_the_planned_learning_rate(tmp_path):
+    config = make_config(tmp_path, tmp_path / "clicklog")
+    warm = Night(span=20240101, warm_start_from="/served/7", learning_rate=0.0004)
+    for night, rate in ((warm, 0.0004), (Night(span=20240101), config.trainer.learning_rate)):
+        built = {c.id: c for c in dag.create_pipeline(config, night).components}
+        custom = built[nodes.TRAINER].exec_properties["custom_config"]
+        assert (json.loads(custom) if isinstance(custom, str) else custom)["learning_rate"] == rate
 
 
 @pytest.fixture

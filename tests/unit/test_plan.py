@@ -66,6 +66,12 @@ def test_warm_start_from_the_newest_served_version_trains_on_fewer_spans(tmp_pat
     night = plan_night(config, SPANS)
     assert night.warm_start_from == newest
     assert night.train_spans == (20240202,) and night.epochs == 2
+    # The served model is fine-tuned at a fraction of the rate a model from scratch learns at.
+    scale = config.warm_start.learning_rate_scale
+    assert night.learning_rate == pytest.approx(config.trainer.learning_rate * scale) and scale < 1
+    assert plan_night(config.with_overrides(**{"warm_start.enabled": False}), SPANS).learning_rate == (
+        config.trainer.learning_rate
+    )
 
 
 def test_incompatible_base_model_retrains_from_scratch_or_stops_as_configured(tmp_path):
