@@ -16,7 +16,14 @@ from pathlib import Path
 from bench.harness import RECPIPE, REPO, Measured, bench_config, pipeline_run, run_measured
 from components.drift_gate import drift_anomalies
 from pipeline import nodes
-from pipeline.records.history import EXIT_OK, EXIT_REFUSED, NightRecord, latest_per_span, read_history
+from pipeline.records.history import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    STATUSES,
+    NightRecord,
+    latest_per_span,
+    read_history,
+)
 
 CONFIG = "configs/nightly.yaml"
 
@@ -167,8 +174,8 @@ def render_backfill(
 ) -> str:
     rows = [
         "| night | status | start | trained on | events | users | items | new users/items | AUC | base AUC "
-        "| NDCG@10 | base NDCG | pushed | s |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| NDCG@10 | base NDCG | feed NDCG@10 | most popular | pushed | s |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     versions = sorted(r.pushed_version for r in records if r.pushed_version)
     for r in records:
@@ -178,8 +185,8 @@ def render_backfill(
         pushed = f"v{versions.index(r.pushed_version) + 1}" if r.pushed_version else "-"
         rows.append(
             f"| {r.span} | {r.status} | {start} | {spans} | {_fmt(r.events)} | {_fmt(r.users)} | {_fmt(r.items)} "
-            f"| {new} | {_fmt(r.auc)} | {_fmt(r.auc_baseline)} | {_fmt(r.ndcg)} | {_fmt(r.ndcg_baseline)} | {pushed} "
-            f"| {r.seconds:.0f} |"
+            f"| {new} | {_fmt(r.auc)} | {_fmt(r.auc_baseline)} | {_fmt(r.ndcg)} | {_fmt(r.ndcg_baseline)} "
+            f"| {_fmt(r.feed_ndcg)} | {_fmt(r.feed_ndcg_popularity)} | {pushed} | {r.seconds:.0f} |"
         )
     drift = next((r for r in records if r.status == "drift"), None)
     lines = [
@@ -189,9 +196,12 @@ def render_backfill(
         f"(`recpipe generate --drift {' --drift '.join(s.drift)} --drift-day {s.drift_day}`), then "
         f"`{run.command}` ({run.seconds / 60:.1f} min). The table is `recpipe history`; trained-on lists the "
         "days of January; pushed versions are numbered in push order (the real ones are epoch seconds). New "
-        "users/items: ids the model had no row for in the model it warm-started from.",
+        "users/items: ids the model had no row for in the model it warm-started from. Feed NDCG@10: the "
+        "feed-quality gate's figure for the candidate's own top-10, beside the most-popular list's.",
         "",
         *rows,
+        "",
+        *[f"- **{status}**: {STATUSES[status]}" for status in dict.fromkeys(r.status for r in records)],
     ]
     if drift:
         lines += ["", f"What stopped night {drift.span}:", "", *[f"- `{line}`" for line in drift.drift]]
