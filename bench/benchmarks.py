@@ -30,7 +30,7 @@ from bench.harness import (
     bench_config,
     generate_day,
     make_run_log,
-    newest_transform,
+    newest_training_input,
     pipeline_run,
     relative,
     run_measured,
@@ -246,7 +246,7 @@ class Throughput:
 def workers_scenario(work: Path, synthetic: Measured) -> list[Throughput]:
     """The synthetic night's Transform output trained on 1 and 2 local worker processes."""
     config = load_config(REPO / "configs" / "local.yaml")
-    graph, examples = newest_transform(work / "runs" / "synthetic" / "pipeline" / nodes.TRANSFORM)
+    graph, examples = newest_training_input(work / "runs" / "synthetic" / "pipeline")
     cfg = {**trainer_settings(config), "model_name": "bench", "epochs": 3}
     out = []
     for workers in (1, 2):
@@ -502,12 +502,12 @@ def render_load(runs: list[ScaleRun]) -> str:
     )
 
 
-def throughput_scenario(work: Path, transform_dir: Path) -> dict:
+def throughput_scenario(work: Path, pipeline_root: Path) -> dict:
     """Our input path vs in-memory NumPy for the same NeuMF, in one child process."""
     log = work / "trainer-throughput.log"
     run_measured(
         "trainer throughput",
-        [sys.executable, "-m", "bench.trainer_throughput", "--transform", str(transform_dir)],
+        [sys.executable, "-m", "bench.trainer_throughput", "--pipeline-root", str(pipeline_root)],
         log,
     )
     return json.loads(log.read_text().strip().splitlines()[-1])
@@ -532,11 +532,11 @@ def render_throughput(t: dict, source: str) -> str:
         [
             "## Trainer throughput: our input path vs in-memory Keras (issues 8 and 18)",
             "",
-            f"{source}: {t['examples']:,} transformed training examples, global batch {t['batch_size']}, "
+            f"{source}: {t['examples']:,} training examples, global batch {t['batch_size']}, "
             f"{t['epochs']} epochs each, one process (`python -m bench.trainer_throughput`); rates over "
-            "epochs 2..N (epoch 1 traces the graph and fills the cache). Ours: Transform's gzipped TFRecords "
-            "through `components/model/training.py:dataset` (batched reads parsed with the transformed "
-            "feature spec), fitted as the Trainer fits them. "
+            "epochs 2..N (epoch 1 traces the graph and fills the cache). Ours: ExampleGen's gzipped TFRecords "
+            "through `components/model/training.py:dataset` (batched reads, parsed and put through "
+            "Transform's graph a batch at a time), fitted as the Trainer fits them. "
             "In-memory: the same NeuMF, `fit` on NumPy arrays loaded beforehand, compiled as ours "
             f"(`trainer.steps_per_execution` {spe}), and once more at Keras's default of one step per call, "
             "as a hand-written script left at the defaults would run.",
@@ -677,9 +677,9 @@ class Bench:
             return render_load(scale_scenario(self._dir("load"), sizes, **cap))
         if name == "throughput":
             largest = self.scale()[-1]
-            transform = Path(largest.run.summary.model_uri).parents[2] / nodes.TRANSFORM
-            result = throughput_scenario(self._dir("throughput"), transform)
-            return render_throughput(result, f"The {largest.events:,}-event scale run's Transform output")
+            pipeline_root = Path(largest.run.summary.model_uri).parents[2]
+            result = throughput_scenario(self._dir("throughput"), pipeline_root)
+            return render_throughput(result, f"The {largest.events:,}-event scale run's Trainer input")
         if name == "continuous":
             warm = bc.render_warm_start(bc.warm_start_scenario(self._dir("warm-start")))
             week = bc.render_backfill(*bc.backfill_scenario(self._dir("backfill")))

@@ -16,6 +16,7 @@ import click
 import yaml
 from tfx.types import artifact_utils, standard_artifacts
 
+from pipeline import nodes
 from pipeline.config import RecpipeConfig, load_config, resolve_paths
 from pipeline.records.summary import RunSummary, summarize
 
@@ -118,12 +119,13 @@ def pipeline_run(
     return m
 
 
-def newest_transform(transform_dir: str | Path) -> tuple[str, str]:
-    """(transform graph, transformed examples) folders of a Transform node's newest execution."""
+def newest_training_input(pipeline_root: str | Path) -> tuple[str, str]:
+    """(transform graph, examples) folders the Trainer of a run's newest night read: Transform's graph and
+    ExampleGen's examples, which the Trainer puts through that graph (Transform materializes nothing)."""
     newest = {}
-    for output in ("transform_graph", "transformed_examples"):
-        newest[output] = sorted(glob.glob(os.path.join(str(transform_dir), output, "*")))[-1]
-    return newest["transform_graph"], newest["transformed_examples"]
+    for node, output in ((nodes.TRANSFORM, "transform_graph"), (nodes.EXAMPLE_GEN, "examples")):
+        newest[output] = sorted(glob.glob(os.path.join(str(pipeline_root), node, output, "*")))[-1]
+    return newest["transform_graph"], newest["examples"]
 
 
 def split_files(examples_dir: str, split: str) -> list[str]:

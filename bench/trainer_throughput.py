@@ -1,4 +1,4 @@
-"""Trainer throughput: our input path (Transform's TFRecords through training.dataset, under
+"""Trainer throughput: our input path (ExampleGen's TFRecords through Transform's graph in training.dataset, under
 MultiWorkerMirroredStrategy, fitted as the Trainer fits them) against the same NeuMF fed from NumPy arrays
 already in memory, in one process, side by side.
 
@@ -19,9 +19,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import click
 
-from bench.harness import newest_transform, split_files
+from bench.harness import newest_training_input, split_files
 from components.model.model import build_neumf
-from components.model.training import dataset, model_params, model_shape
+from components.model.training import dataset, model_params, model_shape, transforming
 from pipeline.config import load_config
 from pipeline.plan import trainer_settings
 
@@ -46,7 +46,7 @@ def timed_fit(model, *args, **kwargs) -> list[float]:
     return timer.seconds
 
 
-def measure(transform_dir: str, config_path: str, epochs: int) -> dict:
+def measure(pipeline_root: str, config_path: str, epochs: int) -> dict:
     import numpy as np
     import tensorflow as tf
     import tensorflow_transform as tft
@@ -55,16 +55,16 @@ def measure(transform_dir: str, config_path: str, epochs: int) -> dict:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     config = load_config(config_path)
     cfg = trainer_settings(config)
-    graph, examples = newest_transform(transform_dir)
+    graph, examples = newest_training_input(pipeline_root)
     train_files = split_files(examples, "train")
     tf_transform_output = tft.TFTransformOutput(graph)
-    schema = tf_transform_output.transformed_metadata.schema
+    decode = transforming(tf_transform_output)
     shape = model_shape(tf_transform_output, cfg)
     params = model_params(cfg)
     batch = config.trainer.batch_size
     with strategy.scope():
         ours = build_neumf(shape, params)
-    ours_seconds = timed_fit(ours, dataset(train_files, schema, batch, True, cfg), epochs=epochs)
+    ours_seconds = timed_fit(ours, dataset(train_files, decode, batch, True, cfg), epochs=epochs)
 
     # A split above trainer.cache_max_examples: its parsed batches cached on local disk (the Trainer's
     # default), and, with trainer.disk_cache off, decompressed and parsed from the files every epoch.
@@ -73,23 +73,23 @@ def measure(transform_dir: str, config_path: str, epochs: int) -> dict:
         with strategy.scope():
             spilled = build_neumf(shape, params)
         on_disk = dataset(
-            train_files, schema, batch, True, over_limit, disk_cache=os.path.join(spill, "train")
+            train_files, decode, batch, True, over_limit, disk_cache=os.path.join(spill, "train")
         )
         disk_seconds = timed_fit(spilled, on_disk, epochs=epochs)
     with strategy.scope():
         streamed = build_neumf(shape, params)
-    streaming = dataset(train_files, schema, batch, True, over_limit)
+    streaming = dataset(train_files, decode, batch, True, over_limit)
     streaming_seconds = timed_fit(streamed, streaming, epochs=epochs)
 
     # The same input path without the strategy: separates reading from MultiWorkerMirroredStrategy's cost.
     plain = build_neumf(shape, params)
-    plain_seconds = timed_fit(plain, dataset(train_files, schema, batch, True, cfg), epochs=epochs)
+    plain_seconds = timed_fit(plain, dataset(train_files, decode, batch, True, cfg), epochs=epochs)
 
     # Everything into memory first (not timed): what a hand-written script would start from. Compiled
     # as ours (trainer.steps_per_execution), and as a script left at Keras's defaults would be.
     columns: dict[str, list] = {}
     labels = []
-    for features, label in dataset(train_files, schema, 8192, False, cfg):
+    for features, label in dataset(train_files, decode, 8192, False, cfg):
         for name in ours.input_names:
             columns.setdefault(name, []).append(features[name].numpy())
         labels.append(label.numpy())
@@ -126,12 +126,14 @@ def measure(transform_dir: str, config_path: str, epochs: int) -> dict:
 
 
 @click.command()
-@click.option("--transform", "transform_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--pipeline-root", required=True, type=click.Path(exists=True, file_okay=False), help="A finished run's."
+)
 @click.option("--config", "config_path", default="configs/local.yaml", show_default=True)
 @click.option("--epochs", default=4, show_default=True, type=click.IntRange(2))
-def main(transform_dir: str, config_path: str, epochs: int) -> None:
-    """Print our trainer's and an in-memory Keras NeuMF's examples/s on one Transform output."""
-    click.echo(json.dumps(measure(transform_dir, config_path, epochs)))
+def main(pipeline_root: str, config_path: str, epochs: int) -> None:
+    """Print our trainer's and an in-memory Keras NeuMF's examples/s on one run's training input."""
+    click.echo(json.dumps(measure(pipeline_root, config_path, epochs)))
 
 
 if __name__ == "__main__":

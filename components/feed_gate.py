@@ -30,6 +30,12 @@ from components.ranking_metrics import ranking_metrics
 
 FEED_FILE = "feed_quality.json"
 USERS_PER_CALL = 64
+# Who clicked what: the raw columns both the evaluated span and the training window are read for.
+CLICKS = {
+    F.USER_ID: tf.io.FixedLenFeature([], tf.string),
+    F.ITEM_ID: tf.io.FixedLenFeature([], tf.string),
+    F.LABEL: tf.io.FixedLenFeature([], tf.int64),
+}
 
 
 def _records(examples, split: str, spec: dict) -> dict[str, np.ndarray]:
@@ -48,9 +54,7 @@ def evaluated_clicks(examples, splits: list[str], max_users: int) -> dict[bytes,
     request context being their first click's; at most max_users, chosen by a hash of the id so every
     night and every model scores the same users."""
     spec = {
-        F.USER_ID: tf.io.FixedLenFeature([], tf.string),
-        F.ITEM_ID: tf.io.FixedLenFeature([], tf.string),
-        F.LABEL: tf.io.FixedLenFeature([], tf.int64),
+        **CLICKS,
         F.DEVICE: tf.io.FixedLenFeature([], tf.string),
         F.EVENT_TS: tf.io.FixedLenFeature([], tf.int64),
     }
@@ -71,24 +75,29 @@ def evaluated_clicks(examples, splits: list[str], max_users: int) -> dict[bytes,
     return {u: users[u] for u in sorted(chosen)}
 
 
-def training_clicks(transformed: list, transform_graph) -> tuple[dict[bytes, set[bytes]], list[bytes], int]:
+def training_clicks(training: list, transform_graph) -> tuple[dict[bytes, set[bytes]], list[bytes], int]:
     """({user: items clicked in training}, items by training clicks, most first, catalogue size), read
-    from the Trainer's own input: the train split of Transform's output (one artifact per span of the
-    window), ids back through its vocabularies."""
+    from the Trainer's own input: the train split of the window's examples (one artifact per span), ids
+    the vocabularies left out (rarer than `transform.id_vocab_min_frequency`) dropped as the model drops them."""
     output = tft.TFTransformOutput(transform_graph.uri)
-    users = output.vocabulary_by_name(F.VOCAB_FILES[F.USER_ID])
+    users = set(output.vocabulary_by_name(F.VOCAB_FILES[F.USER_ID]))
     items = output.vocabulary_by_name(F.VOCAB_FILES[F.ITEM_ID])
-    spec = {name: tf.io.FixedLenFeature([], tf.int64) for name in (F.T_USER, F.T_ITEM, F.T_LABEL)}
-    parts = [_records(artifact, "train", spec) for artifact in transformed]
-    rows = {name: np.concatenate([p[name] for p in parts if p] or [np.zeros(0, np.int64)]) for name in spec}
-    clicked = rows[F.T_LABEL] > 0
-    known = clicked & (rows[F.T_USER] < len(users)) & (rows[F.T_ITEM] < len(items))
+    known_items = set(items)
+    parts = [_records(artifact, "train", CLICKS) for artifact in training]
     seen: dict[bytes, set[bytes]] = defaultdict(set)
-    for u, i in zip(rows[F.T_USER][known], rows[F.T_ITEM][known], strict=True):
-        seen[users[u]].add(items[i])
-    counts = Counter(rows[F.T_ITEM][clicked & (rows[F.T_ITEM] < len(items))].tolist())
-    popular = [items[i] for i, _ in counts.most_common()]
-    popular += [item for i, item in enumerate(items) if i not in counts]
+    counts: Counter = Counter()
+    for rows in parts:
+        if not rows:
+            continue
+        clicked = rows[F.LABEL] > 0
+        for user, item in zip(rows[F.USER_ID][clicked], rows[F.ITEM_ID][clicked], strict=True):
+            if item not in known_items:
+                continue
+            counts[item] += 1
+            if user in users:
+                seen[user].add(item)
+    popular = [item for item, _ in counts.most_common()]
+    popular += [item for item in items if item not in counts]
     return dict(seen), popular, len(items)
 
 
@@ -163,7 +172,7 @@ def verdict(result: dict, min_lift: float, max_drop: float) -> tuple[bool, str]:
 
 
 def judge(
-    model, blessing, examples, transformed: list, transform_graph, baseline_model, params: dict
+    model, blessing, examples, training: list, transform_graph, baseline_model, params: dict
 ) -> tuple[bool, str, dict]:
     """(blessed, reason, figures) for one candidate; `params` are the component's execution properties."""
     k = int(params["k"])
@@ -175,7 +184,7 @@ def judge(
     users = evaluated_clicks(examples, params["splits"].split(","), int(params["max_users"]))
     if not users:
         return False, "no user clicked anything in the evaluated span: the feed cannot be measured", result
-    seen, popular, catalogue = training_clicks(transformed, transform_graph)
+    seen, popular, catalogue = training_clicks(training, transform_graph)
     result["users"] = len(users)
     candidate = tf.saved_model.load(path_utils.serving_model_dir(model.uri)).signatures["recommend"]
     result["model"] = feed_metrics(model_feed(candidate, users, seen, k), users, k, catalogue)
@@ -205,7 +214,7 @@ class FeedQualityGateSpec(types.ComponentSpec):
         "examples": ChannelParameter(type=standard_artifacts.Examples),
         # One artifact per span of the training window, hence a class-based component: a function
         # component takes single artifacts only.
-        "transformed_examples": ChannelParameter(type=standard_artifacts.Examples),
+        "training_examples": ChannelParameter(type=standard_artifacts.Examples),
         "transform_graph": ChannelParameter(type=standard_artifacts.TransformGraph),
         "baseline_model": ChannelParameter(type=standard_artifacts.Model, optional=True),
     }
@@ -219,7 +228,7 @@ class FeedQualityGateExecutor(base_executor.BaseExecutor):
             artifact_utils.get_single_instance(input_dict["model"]),
             artifact_utils.get_single_instance(input_dict["blessing"]),
             artifact_utils.get_single_instance(input_dict["examples"]),
-            list(input_dict["transformed_examples"]),
+            list(input_dict["training_examples"]),
             artifact_utils.get_single_instance(input_dict["transform_graph"]),
             next(iter(input_dict.get("baseline_model") or []), None),
             exec_properties,

@@ -143,6 +143,9 @@ def create_pipeline(config: RecpipeConfig, night: Night) -> tfx.dsl.Pipeline:
         # Nothing feeds an analyzer cache back in (each night analyses its own window), so writing one
         # was pure cost.
         disable_analyzer_cache=True,
+        # The Trainer applies the graph to the raw examples itself (training.transforming), as the served
+        # model does; transformed copies on disk were most of Transform's time and read by no one else.
+        materialize=False,
     ).with_id(nodes.TRANSFORM)
     transform.add_upstream_node(anomaly_gate)
     transform.add_upstream_node(drift_gate)
@@ -150,7 +153,7 @@ def create_pipeline(config: RecpipeConfig, night: Night) -> tfx.dsl.Pipeline:
     # Train NeuMF under MultiWorkerMirroredStrategy and export the serving signatures.
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
-        examples=transform.outputs["transformed_examples"],
+        examples=window.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         custom_config={
@@ -203,7 +206,7 @@ def create_pipeline(config: RecpipeConfig, night: Night) -> tfx.dsl.Pipeline:
         model=trainer.outputs["model"],
         blessing=evaluator.outputs["blessing"],
         examples=eval_examples,
-        transformed_examples=transform.outputs["transformed_examples"],
+        training_examples=window.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         baseline_model=model_resolver.outputs["model"],
         splits=",".join(eval_splits),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow_data_validation as tfdv
 import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata
+from tensorflow_transform import TFTransformOutput
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 
 from components.model import training
 from components.model.features import RAW_FEATURES
@@ -42,8 +44,14 @@ def as_instances(rows: list[dict]) -> list[dict]:
     return out
 
 
-def transform_in_memory(train_rows: list[dict], other_rows: list[dict] | None = None, custom_config=None):
-    """Analyze on train_rows; return (transformed train, transformed other, transform_output_dir)."""
+def transform_in_memory(
+    train_rows: list[dict],
+    other_rows: list[dict] | None = None,
+    custom_config=None,
+    transform_dir: str | None = None,
+):
+    """Analyze on train_rows; return (transformed train, transformed other). With `transform_dir`, the
+    transform graph is also written there, as Transform's transform_graph artifact holds it."""
     metadata = dataset_metadata.DatasetMetadata(tfdv.load_schema_text(str(SCHEMA)))
     custom_config = {**TransformConfig().model_dump(), **(custom_config or {})}
 
@@ -58,6 +66,10 @@ def transform_in_memory(train_rows: list[dict], other_rows: list[dict] | None = 
         other_t = None
         if other_rows is not None:
             other_t, _ = ((as_instances(other_rows), metadata), transform_fn) | tft_beam.TransformDataset()
+        if transform_dir is not None:
+            _ = transform_fn | tft_beam.WriteTransformFn(transform_dir)
+    if transform_dir is not None:  # the raw schema beside it, as TFX's Transform writes it
+        metadata_io.write_metadata(metadata, os.path.join(transform_dir, TFTransformOutput.RAW_METADATA_DIR))
     return train_t, other_t
 
 

@@ -1,4 +1,4 @@
-"""Training NeuMF on Transform's output: the body every worker runs, in the Trainer's process or not.
+"""Training NeuMF through Transform's graph: the body every worker runs, in the Trainer's process or not.
 
 A TrainJob holds only paths and the config, so it travels as JSON to worker processes (local launcher)
 or pods (TFJob). Each worker builds MultiWorkerMirroredStrategy from its TF_CONFIG (a single local worker
@@ -14,13 +14,13 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
-from tensorflow_transform.tf_metadata import schema_utils
 
 from components.model import features as F
 from components.model.model import INPUT_FEATURES, ModelParams, ModelShape, build_neumf
@@ -140,21 +140,32 @@ def warm_start(model, cfg: dict, vocabs: dict[str, list[bytes]]) -> dict[str, in
 BATCH_READ = 8192  # records per read batch when counting or parsing
 
 
-def _records(patterns: list[str], parallel: bool = False) -> tf.data.Dataset:
-    """The raw records of every file matching `patterns`, file by file in name order (or interleaved with
-    `parallel`). Transform writes gzipped shards; plain TFRecords are read too."""
+def _records(patterns: list[str], interleaved: bool = False) -> tf.data.Dataset:
+    """The raw records of every file matching `patterns`, file by file in name order, or with
+    `interleaved` one record from each file in turn, so a shuffle buffer draws from every file of a
+    time-ordered split at once. The interleave is serial on purpose: tf.data's parallel reads
+    (num_parallel_reads=AUTOTUNE) took 17 s for the ten gzipped shards of 800,000 records that one
+    reader takes under 1 s. ExampleGen writes gzipped shards; plain TFRecords are read too."""
     files = sorted(f for pattern in patterns for f in tf.io.gfile.glob(pattern))
     if not files:
         raise FileNotFoundError(f"no TFRecord files match {patterns}")
-    reads = tf.data.AUTOTUNE if parallel and len(files) > 1 else None
-    groups = [
-        tf.data.TFRecordDataset(group, compression_type=compression, num_parallel_reads=reads)
-        for group, compression in (
-            ([f for f in files if f.endswith(".gz")], "GZIP"),
-            ([f for f in files if not f.endswith(".gz")], ""),
-        )
-        if group
-    ]
+    groups = []
+    for group, compression in (
+        ([f for f in files if f.endswith(".gz")], "GZIP"),
+        ([f for f in files if not f.endswith(".gz")], ""),
+    ):
+        if not group:
+            continue
+        if interleaved and len(group) > 1:
+            groups.append(
+                tf.data.Dataset.from_tensor_slices(group).interleave(
+                    lambda f, c=compression: tf.data.TFRecordDataset(f, compression_type=c),
+                    cycle_length=len(group),
+                    block_length=1,
+                )
+            )
+        else:
+            groups.append(tf.data.TFRecordDataset(group, compression_type=compression))
     return groups[0] if len(groups) == 1 else groups[0].concatenate(groups[1])
 
 
@@ -165,9 +176,28 @@ def count_records(patterns: list[str]) -> int:
     return int(batches.reduce(tf.constant(0, tf.int64), lambda n, b: n + tf.shape(b, out_type=tf.int64)[0]))
 
 
+Decode = Callable[[tf.Tensor], dict[str, tf.Tensor]]  # serialized records -> transformed features + label
+
+
+def transforming(tf_transform_output: tft.TFTransformOutput) -> Decode:
+    """Raw tf.Examples -> model inputs through Transform's graph, the one the served model embeds.
+
+    Transform does not write transformed copies of the examples (`materialize=False`): at 1M events
+    encoding and writing them was about 45 of its 64 s, while applying the graph here, a batch at a time,
+    costs the first epoch about 1.5 s, and the batches it makes are the ones the cache keeps.
+    """
+    spec = tf_transform_output.raw_feature_spec()
+
+    def decode(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        raw = tf.io.parse_example(serialized, spec)
+        return tf_transform_output.transform_raw_features(raw, drop_unused_features=True)
+
+    return decode
+
+
 def dataset(
     files: list[str],
-    schema,
+    decode: Decode,
     batch_size: int,
     shuffle: bool,
     cfg: dict,
@@ -175,13 +205,13 @@ def dataset(
     records: int | None = None,
     disk_cache: str | None = None,
 ) -> tf.data.Dataset:
-    """Transformed examples -> (features, label) batches, read straight from the files.
+    """Examples -> (features, label) batches, read straight from the files.
 
-    Records are batched, then parsed a batch at a time with the transformed schema's feature spec.
-    tfxio's TFExampleRecord dataset, the TFX examples' way, read 800,000 transformed examples in 22.7 s;
-    this reads them in 1.3 s, and the first epoch was mostly reading.
+    Records are batched, then decoded (`transforming`: parsed and put through Transform's graph) a batch
+    at a time. tfxio's TFExampleRecord dataset, the TFX examples' way, read 800,000 transformed examples
+    in 22.7 s; batched parsing reads them in 1.3 s, and the first epoch was mostly reading.
 
-    With `cache_examples`, the first epoch's parsed batches stay in memory and every later epoch
+    With `cache_examples`, the first epoch's decoded batches stay in memory and every later epoch
     shuffles all of them: decompressing and parsing every epoch made reading, not the model, the
     trainer's bottleneck, and a click log is ordered by time, which a bounded record shuffle only
     partly undoes (a 20k buffer cost 0.11 HR@10 on MovieLens; docs/BENCHMARKS.md).
@@ -192,18 +222,16 @@ def dataset(
     The dataset declares its number of batches when trainer.steps_per_execution runs several steps per
     call: Keras cannot otherwise tell where an epoch ends inside one call.
 
-    `features`: parse only these (and the label). `records`: the files' record count when already
+    `features`: keep only these (and the label). `records`: the files' record count when already
     known, so neither sizing the cache nor declaring the batches decompresses them again.
     """
-    spec = schema_utils.schema_as_feature_spec(schema).feature_spec
-    if features:
-        spec = {name: spec[name] for name in (*features, F.T_LABEL)}
 
     def parse(serialized: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        parsed = tf.io.parse_example(serialized, spec)
-        return parsed, parsed.pop(F.T_LABEL)
+        decoded = decode(serialized)
+        label = decoded.pop(F.T_LABEL)
+        return ({name: decoded[name] for name in features} if features else decoded), label
 
-    ds = _records(files, parallel=shuffle)
+    ds = _records(files, interleaved=shuffle)
     if shuffle:
         ds = ds.shuffle(int(cfg["shuffle_buffer"]), seed=int(cfg["seed"]), reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -268,7 +296,7 @@ def train(job: TrainJob) -> dict[str, float]:
     keras.utils.set_random_seed(int(cfg["seed"]))
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     tf_transform_output = tft.TFTransformOutput(job.transform_output)
-    schema = tf_transform_output.transformed_metadata.schema
+    decode = transforming(tf_transform_output)
     # The global batch is the configured one whatever the number of workers, so 1 and N workers take
     # the same optimisation steps and reach the same quality.
     batch = int(cfg["batch_size"])
@@ -277,14 +305,14 @@ def train(job: TrainJob) -> dict[str, float]:
     # The catalogue (each item's side features, its clicks) serves both the sampled negatives and export.
     one_pass = {**cfg, "cache_examples": False, "steps_per_execution": 1}
     catalogue = read_catalogue(
-        dataset(job.train_files, schema, BATCH_READ, False, one_pass, CATALOGUE_FEATURES), len(items)
+        dataset(job.train_files, decode, BATCH_READ, False, one_pass, CATALOGUE_FEATURES), len(items)
     )
-    # A split above trainer.cache_max_examples spills its parsed batches to this worker's local disk.
+    # A split above trainer.cache_max_examples spills its decoded batches to this worker's local disk.
     spill = tempfile.mkdtemp(prefix="recpipe-batches-") if cfg.get("disk_cache") else None
     train_ds = dataset(
-        job.train_files, schema, batch, True, cfg, records=catalogue.rows, disk_cache=_in(spill, "train")
+        job.train_files, decode, batch, True, cfg, records=catalogue.rows, disk_cache=_in(spill, "train")
     )
-    eval_ds = dataset(job.eval_files, schema, batch, False, cfg, disk_cache=_in(spill, "eval"))
+    eval_ds = dataset(job.eval_files, decode, batch, False, cfg, disk_cache=_in(spill, "eval"))
     negatives = int(cfg.get("negatives", 0))
     if negatives:
         how, alpha = cfg["negative_sampling"], float(cfg["popularity_alpha"])

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import make_config
 
+from bench.harness import newest_training_input
 from components.launch.local import WorkerFailed, launch_local
 from components.model.training import METRICS_FILE, TrainJob
 from pipeline.dag import code_fingerprint
@@ -30,9 +31,8 @@ def two_worker_night(tmp_path_factory):
 
 
 def _job(config, tmp: Path, name: str, **overrides) -> TrainJob:
-    """A TrainJob on the Transform output of the module's pipeline run."""
-    root = Path(config.pipeline_root) / "Transform"
-    examples = sorted(glob.glob(str(root / "transformed_examples" / "*")))[-1]
+    """A TrainJob on what the module's pipeline run trained on: its examples and Transform's graph."""
+    graph, examples = newest_training_input(config.pipeline_root)
     cfg = {
         **config.trainer.model_dump(),
         **config.transform.model_dump(),
@@ -43,7 +43,7 @@ def _job(config, tmp: Path, name: str, **overrides) -> TrainJob:
     return TrainJob(
         train_files=[f"{examples}/Split-train/*"],
         eval_files=[f"{examples}/Split-eval/*"],
-        transform_output=sorted(glob.glob(str(root / "transform_graph" / "*")))[-1],
+        transform_output=graph,
         serving_model_dir=str(tmp / name / "model"),
         model_run_dir=str(tmp / name / "run"),
         custom_config=cfg,

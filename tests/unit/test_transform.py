@@ -1,9 +1,13 @@
 """preprocessing_fn: vocabularies with OOV, z-scored price, quantile buckets, missing ages."""
 
 import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
 from helpers import columns, transform_in_memory
 
 from components.model import features as F
+from components.model.training import dataset, transforming
+from pipeline.data.clicklog import to_example
 
 
 def _row(user, item, *, device="mobile", age=30, position=0, hour=12, price=10.0, clicked=0):
@@ -64,3 +68,38 @@ def test_preprocessing_fn_outputs():
     assert 5 <= u[F.T_USER] < 5 + 3 and 7 <= u[F.T_ITEM] < 7 + 3
     assert u[F.T_DEVICE] == 1, "device vocab has 1 entry (mobile), so 'tv' is OOV index 1"
     assert u[F.T_AGE] == 4
+
+
+def test_the_trainer_feeds_the_model_exactly_what_transform_computes(tmp_path):
+    """Transform writes no transformed copies of the examples (materialize=False): the Trainer puts the raw
+    examples through Transform's graph itself. Its batches must hold what TFT's own Beam transform gives,
+    value for value, missing ages and sparse features included."""
+    rows = [
+        _row(
+            f"u{i % 9}",
+            f"i{i % 13}",
+            age=(None if i % 7 == 0 else 20 + i % 40),
+            position=i % 10,
+            hour=i % 24,
+            price=0.5 * i,
+            clicked=int(i % 3 == 0),
+        )
+        for i in range(300)
+    ]
+    graph = str(tmp_path / "transform_graph")
+    want, _ = transform_in_memory(rows, transform_dir=graph)
+    want = columns(want)
+    shard = str(tmp_path / "data-00000-of-00001.gz")
+    with tf.io.TFRecordWriter(shard, options="GZIP") as writer:
+        for row in rows:
+            writer.write(to_example(row).SerializeToString())
+
+    decode = transforming(tft.TFTransformOutput(graph))
+    batches = list(dataset([shard], decode, 64, False, {"shuffle_buffer": 1, "seed": 0}))
+    got = {name: np.concatenate([f[name].numpy() for f, _ in batches]) for name in batches[0][0]}
+    labels = np.concatenate([label.numpy() for _, label in batches])
+
+    assert set(got) | {F.T_LABEL} == set(want)
+    for name, values in got.items():
+        np.testing.assert_allclose(values, want[name].reshape(-1), rtol=1e-6, err_msg=name)
+    np.testing.assert_array_equal(labels, want[F.T_LABEL].reshape(-1))
