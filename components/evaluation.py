@@ -3,7 +3,8 @@
 Two gates, each with an absolute bar and a no-regression bar against the last blessed model:
 AUC (also reported per slice, e.g. by device) and NDCG@k over each user's impressions (gain = clicked).
 Beside them only cheap diagnostics: the example count, and calibration (mean label and prediction) summed
-from AUC's histogram (components/calibration_metrics.py). Log loss is left to the Trainer's validation:
+from AUC's histogram. AUC and calibration are TFMA's, their shared histogram filled by a lean combiner
+(components/histogram_metrics.py). Log loss is left to the Trainer's validation:
 TFMA computes every metric per example in Python, and it cost 4 of the Evaluator's 29 s with a baseline
 on make run's data.
 NDCG's cut-off sits on the MetricsSpec's binarize options, not in the metric's own config: TFMA 0.47
@@ -15,12 +16,12 @@ from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
 
-from components.calibration_metrics import HistogramMeanLabel, HistogramMeanPrediction
+from components.histogram_metrics import HistogramMeanLabel, HistogramMeanPrediction, LeanAUC
 from components.model import features as F
 from components.model.signatures import OUTPUT_KEY
 
 EVAL_SIGNATURE = "serving_tf_example"
-CALIBRATION_MODULE = HistogramMeanLabel.__module__
+HISTOGRAM_MODULE = LeanAUC.__module__
 # Scored through the signature as a plain SavedModel. Left unset, TFMA loads each model as Keras once
 # to find its type and again in every Beam stage, and computes the Keras model's compiled loss besides:
 # 30 of TFMA's 78 s with a baseline on make run's data (docs/bench/speed-notes.md).
@@ -68,11 +69,13 @@ def build_eval_config(
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
                     tfma.MetricConfig(
-                        class_name="AUC", per_slice_thresholds=_bar(auc_lower_bound, max_auc_drop)
+                        class_name=LeanAUC.__name__,
+                        module=HISTOGRAM_MODULE,
+                        per_slice_thresholds=_bar(auc_lower_bound, max_auc_drop),
                     ),
                     # Calibration, summed from AUC's histogram instead of a combiner of its own.
-                    tfma.MetricConfig(class_name=HistogramMeanLabel.__name__, module=CALIBRATION_MODULE),
-                    tfma.MetricConfig(class_name=HistogramMeanPrediction.__name__, module=CALIBRATION_MODULE),
+                    tfma.MetricConfig(class_name=HistogramMeanLabel.__name__, module=HISTOGRAM_MODULE),
+                    tfma.MetricConfig(class_name=HistogramMeanPrediction.__name__, module=HISTOGRAM_MODULE),
                 ]
             ),
             tfma.MetricsSpec(

@@ -1,4 +1,4 @@
-"""The Evaluator's metrics: calibration costs no combiner of its own and matches TFMA's own metrics."""
+"""The Evaluator's metrics: AUC and calibration share one lean histogram and equal TFMA's own metrics."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.evaluators import metrics_plots_and_validations_evaluator as mpv
-from tensorflow_model_analysis.metrics import metric_specs, metric_types
+from tensorflow_model_analysis.metrics import calibration_histogram, metric_specs, metric_types
 
 from components.evaluation import build_eval_config
+from components.histogram_metrics import LeanAUC, LeanHistogramCombiner
+from components.model.signatures import OUTPUT_KEY
 
 
 def _eval_config() -> tfma.EvalConfig:
@@ -23,11 +25,13 @@ def _eval_config() -> tfma.EvalConfig:
 
 
 def _computations(metrics: list[tfma.MetricConfig], config: tfma.EvalConfig):
-    specs = [tfma.MetricsSpec(metrics=metrics)]
+    # As TFMA fills it in from the model specs: one model unnamed, or each by name.
+    names = [m.name for m in config.model_specs] if len(config.model_specs) > 1 else []
+    specs = [tfma.MetricsSpec(metrics=metrics, model_names=names)]
     return mpv._filter_and_separate_computations(metric_specs.to_computations(specs, config))
 
 
-def _run(metrics: list[tfma.MetricConfig], config: tfma.EvalConfig, inputs) -> dict[str, float]:
+def _results(metrics: list[tfma.MetricConfig], config: tfma.EvalConfig, inputs) -> dict:
     """Runs the combiners over the inputs, then the derived metrics, as TFMA's evaluator does."""
     combiner_computations, derived, *_ = _computations(metrics, config)
     results: dict = {}
@@ -38,6 +42,11 @@ def _run(metrics: list[tfma.MetricConfig], config: tfma.EvalConfig, inputs) -> d
         results.update(c.combiner.extract_output(c.combiner.merge_accumulators([acc])))
     for d in derived:
         results.update(d.result(results))
+    return results
+
+
+def _run(metrics: list[tfma.MetricConfig], config: tfma.EvalConfig, inputs) -> dict[str, float]:
+    results = _results(metrics, config, inputs)
     return {key.name: value for key, value in results.items() if isinstance(key, metric_types.MetricKey)}
 
 
@@ -56,7 +65,7 @@ def _inputs(seed: int = 3, n: int = 500) -> list[metric_types.StandardMetricInpu
 def test_calibration_adds_no_per_example_combiner_to_auc():
     config = _eval_config()
     ours = [m for m in config.metrics_specs[0].metrics if m.class_name != "ExampleCount"]
-    auc_only = [m for m in ours if m.class_name == "AUC"]
+    auc_only = [m for m in ours if m.class_name == LeanAUC.__name__]
     assert len(ours) == 3  # AUC, mean label, mean prediction
     with_calibration = _computations(ours, config)[0]
     assert len(with_calibration) == len(_computations(auc_only, config)[0]) == 1
@@ -74,3 +83,97 @@ def test_calibration_matches_tfma_mean_label_and_prediction():
     assert ours["mean_label"] == pytest.approx(tfma_own["mean_label"], rel=1e-9)
     assert ours["mean_prediction"] == pytest.approx(tfma_own["mean_prediction"], rel=1e-6)
     assert ours["mean_label"] == pytest.approx(np.mean([float(i.label) for i in inputs]))
+
+
+def _two_model_config() -> tfma.EvalConfig:
+    """The config as TFX's Evaluator hands it to TFMA with a baseline: two named model specs."""
+    config = _eval_config()
+    candidate = config.model_specs[0]
+    candidate.name = "candidate"
+    baseline = config.model_specs.add()
+    baseline.CopyFrom(candidate)
+    baseline.name, baseline.is_baseline = "baseline", True
+    return config
+
+
+def _two_model_inputs(labels: np.ndarray, seed: int = 5) -> list[metric_types.StandardMetricInputs]:
+    """Both models' predictions per example, each a dict of the signature's outputs, and the label keyed by
+    model, as TFMA's extractors hand them over with a baseline."""
+    rng = np.random.default_rng(seed)
+    scores = {
+        m: np.clip(0.2 + 0.4 * labels + rng.normal(0.0, 0.2, labels.size), 0, 1)
+        for m in ("candidate", "baseline")
+    }
+    return [
+        metric_types.StandardMetricInputs(
+            labels={m: np.array([label], labels.dtype) for m in scores},
+            predictions={m: {OUTPUT_KEY: np.array([s[i]], np.float32)} for m, s in scores.items()},
+            example_weights=np.array([1.0], np.float32),
+        )
+        for i, label in enumerate(labels)
+    ]
+
+
+def _by_model(results: dict, name: str) -> dict[str, float]:
+    return {
+        k.model_name: v
+        for k, v in results.items()
+        if isinstance(k, metric_types.MetricKey) and k.name == name
+    }
+
+
+@pytest.mark.parametrize("label_kind", ["binary", "fractional"])
+def test_auc_and_calibration_equal_tfma_own_for_candidate_and_baseline(label_kind):
+    """Bit for bit: the gate compares these figures with a bar, and a baseline's figure with the candidate's.
+    Fractional labels take TFMA's own path; 0/1 labels the lean one."""
+    rng = np.random.default_rng(11)
+    labels = (rng.random(2_000) < 0.15).astype(np.int64)  # as the Evaluator decodes the label
+    if label_kind == "fractional":
+        labels = np.where(labels > 0, 0.7, 0.0).astype(np.float32)
+    config, inputs = _two_model_config(), _two_model_inputs(labels)
+    ours = _results(list(config.metrics_specs[0].metrics), config, inputs)
+    tfma_own = _results(
+        [
+            tfma.MetricConfig(class_name="AUC"),
+            tfma.MetricConfig(class_name="MeanLabel"),
+            tfma.MetricConfig(class_name="MeanPrediction"),
+        ],
+        config,
+        inputs,
+    )
+    assert _by_model(ours, "auc") == _by_model(tfma_own, "auc")
+    assert set(_by_model(ours, "auc")) == {"candidate", "baseline"}
+    assert _by_model(ours, "auc")["candidate"] != _by_model(ours, "auc")["baseline"]
+    for name in ("mean_label", "mean_prediction"):
+        for model, value in _by_model(tfma_own, name).items():
+            assert _by_model(ours, name)[model] == pytest.approx(value, rel=1e-6)
+    histograms = [k for k in ours if isinstance(k, metric_types.PlotKey)]
+    assert histograms and all(ours[k] == tfma_own[k] for k in histograms)
+
+
+def test_binary_examples_skip_tfma_general_per_example_path(monkeypatch):
+    """The speed comes from not running TFMA's per-example generator: with it disabled, AUC still computes."""
+    config, inputs = _two_model_config(), _two_model_inputs((np.arange(400) % 7 == 0).astype(np.int64))
+    expected = _by_model(_results(list(config.metrics_specs[0].metrics), config, inputs), "auc")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("TFMA's general per-example path ran")
+
+    monkeypatch.setattr(calibration_histogram._CalibrationHistogramCombiner, "add_input", refuse)
+    combiners = [c.combiner for c in _computations(list(config.metrics_specs[0].metrics), config)[0]]
+    assert combiners and all(
+        isinstance(c, LeanHistogramCombiner) for c in combiners if "Histogram" in type(c).__name__
+    )
+    assert _by_model(_results(list(config.metrics_specs[0].metrics), config, inputs), "auc") == expected
+
+
+def test_a_label_tfma_would_refuse_is_still_refused():
+    """Labels outside [0, 1] are an error in TFMA's fractional-label path; the lean path must not hide it."""
+    config = _eval_config()
+    inputs = [
+        metric_types.StandardMetricInputs(
+            labels=np.array([2.0]), predictions=np.array([0.4]), example_weights=np.array([1.0])
+        )
+    ]
+    with pytest.raises(Exception, match="[Ll]abel"):
+        _run(list(config.metrics_specs[0].metrics), config, inputs)
