@@ -629,8 +629,9 @@ SPEED_NOTES = REPO / "docs" / "bench" / "speed-notes.md"
 class Bench:
     """The scenarios behind each section; runs that several sections read are made once per invocation."""
 
-    def __init__(self, work: Path, movielens: str | None, with_10m: bool):
+    def __init__(self, work: Path, movielens: str | None, with_10m: bool, with_large_days: bool = False):
         self.work, self.movielens, self.with_10m = work, movielens, with_10m
+        self.with_large_days = with_large_days
         self._synthetic: list[Measured] | None = None
         self._scale: list[ScaleRun] | None = None
 
@@ -682,6 +683,10 @@ class Bench:
             return render_throughput(result, f"The {largest.events:,}-event scale run's Trainer input")
         if name == "continuous":
             warm = bc.render_warm_start(bc.warm_start_scenario(self._dir("warm-start")))
+            if self.with_large_days:
+                large = bc.LARGE_DAYS
+                nights = bc.warm_start_scenario(self._dir("warm-start-large"), large)
+                warm += "\n\n" + bc.render_warm_start(nights, large, bc.LARGE_DAYS_TITLE)
             week = bc.render_backfill(*bc.backfill_scenario(self._dir("backfill")))
             return warm + "\n\n" + week
         if name == "drift":
@@ -748,9 +753,17 @@ def _stamp(text: str, command: str) -> str:
 )
 @click.option("--only", multiple=True, type=click.Choice(SECTIONS), help="Regenerate only these sections.")
 @click.option("--with-10m", is_flag=True, help="Add 10M events to the load section (about an hour here).")
+@click.option(
+    "--with-large-days",
+    is_flag=True,
+    help="Add warm start vs full retrain at 300,000 events a day to the continuous section (about 20 "
+    "minutes here).",
+)
 @click.option("--work", type=click.Path(file_okay=False), default="build/bench", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default="docs/BENCHMARKS.md", show_default=True)
-def main(movielens: str | None, only: tuple[str, ...], with_10m: bool, work: str, out: str) -> None:
+def main(
+    movielens: str | None, only: tuple[str, ...], with_10m: bool, with_large_days: bool, work: str, out: str
+) -> None:
     """Run the benchmark scenarios and write docs/BENCHMARKS.md."""
     wanted = set(only) or set(SECTIONS)
     for needs_movielens in ("tuning", "quality"):
@@ -766,8 +779,9 @@ def main(movielens: str | None, only: tuple[str, ...], with_10m: bool, work: str
             f" --movielens {relative(movielens)}" if movielens and wanted & {"quality", "tuning"} else ""
         )
         command += " --with-10m" if with_10m else ""
+        command += " --with-large-days" if with_large_days else ""
     shutil.rmtree(work_dir, ignore_errors=True)
-    bench = Bench(work_dir, movielens, with_10m)
+    bench = Bench(work_dir, movielens, with_10m, with_large_days)
     target = REPO / out
     for name in SECTIONS:
         if name in wanted:

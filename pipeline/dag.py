@@ -18,7 +18,7 @@ from tfx import v1 as tfx
 
 import components.model
 from components.anomaly_gate import AnomalyGate
-from components.drift_gate import DriftGate
+from components.drift_gate import DriftGate, statistics_options
 from components.eval_sample import EvalSample
 from components.evaluation import build_eval_config, evaluated_features
 from components.example_gen import ImportExampleGen
@@ -98,9 +98,10 @@ def create_pipeline(config: RecpipeConfig, night: Night) -> tfx.dsl.Pipeline:
     example_gen = _example_gen(config)
 
     # Describe the data, and check it against the curated schema in schema/.
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
-        nodes.STATISTICS_GEN
-    )
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"],
+        stats_options=statistics_options(config.data.statistics_quantile_buckets),
+    ).with_id(nodes.STATISTICS_GEN)
     schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_file).with_id(nodes.SCHEMA_GEN)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]

@@ -97,3 +97,39 @@ def test_the_load_verdict_compares_the_whole_runs_peak_with_the_goal_and_names_t
     over = render_load([run(LOAD_GOAL_MB + 1.0)])
     assert "(goal <= 4,096 MB: NOT met); the largest component peak is Evaluator, 4,097 MB" in over
     assert "goal <= 4,096 MB: met)" in render_load([run(3000.0)])
+
+
+def test_the_warm_start_table_judges_wall_time_and_quality_against_the_full_retrain():
+    from bench import continuous as bc
+    from pipeline.records.history import NightRecord
+
+    def night(label: str, seconds: float, spans: list[int], auc: float, learn: float) -> bc.Night:
+        record = NightRecord(
+            span=20240109,
+            run_id=label,
+            started="",
+            seconds=seconds,
+            status="pushed",
+            train_spans=spans,
+            epochs=2,
+            auc=auc,
+            ndcg=0.76,
+            node_seconds={"Transform": learn / 2, "Trainer": learn / 2, "Evaluator": 50.0},
+        )
+        return bc.Night(label, Measured(label, "recpipe run", seconds, 1000.0), record)
+
+    week = list(range(20240102, 20240109))
+    nights = [
+        night("full night on days 1-7", 400.0, week, 0.84, 200.0),
+        night("warm start on day 8", 110.0, [20240108], 0.85, 40.0),
+        night("full retrain on days 2-8", 400.0, week, 0.849, 200.0),
+    ]
+    text = bc.render_warm_start(nights, bc.LARGE_DAYS, bc.LARGE_DAYS_TITLE)
+    assert text.startswith(bc.LARGE_DAYS_TITLE)
+    assert "300,000 events" in text
+    assert "**0.28** (goal <= 0.3: met); Transform+Trainer only: 0.20" in text
+    assert "AUC +0.12%" in text and "(goal within 1%: met)" in text
+    nights[1] = night("warm start on day 8", 130.0, [20240108], 0.80, 40.0)
+    text = bc.render_warm_start(nights)
+    assert text.startswith("## Warm start vs full retrain")
+    assert "(goal <= 0.3: missed)" in text and "(goal within 1%: missed)" in text
