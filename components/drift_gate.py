@@ -74,10 +74,11 @@ def incomparable_features(current, previous, schema) -> list[str]:
     ]
 
 
-def drift_anomalies(current, previous, schema) -> anomalies_pb2.Anomalies:
+def drift_anomalies(current, previous, schema, skipped: list[str] | None = None) -> anomalies_pb2.Anomalies:
     """TFDV's comparator findings only (every other anomaly is ExampleValidator's to report); features
-    incomparable_features() names are left out."""
-    skipped = set(incomparable_features(current, previous, schema))
+    incomparable_features() names (`skipped`, when the caller already has them) are left out."""
+    if skipped is None:
+        skipped = incomparable_features(current, previous, schema)
     if skipped:
         schema = copy.deepcopy(schema)
         for feature in schema.feature:
@@ -118,9 +119,9 @@ def DriftGate(
     if previous_statistics is not None and enabled:
         loaded_schema = tfdv.load_schema_text(io_utils.get_only_uri_in_dir(schema.uri))
         current, previous = load_split_stats(statistics, split), load_split_stats(previous_statistics, split)
-        found = drift_anomalies(current, previous, loaded_schema)
-        drift.set_int_custom_property("previous_span", previous_span)
         skipped = incomparable_features(current, previous, loaded_schema)
+        found = drift_anomalies(current, previous, loaded_schema, skipped)
+        drift.set_int_custom_property("previous_span", previous_span)
         if skipped:
             note = (
                 f"not compared tonight: {', '.join(skipped)} (span {previous_span}'s statistics hold another "
