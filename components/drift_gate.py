@@ -22,6 +22,10 @@ from tfx.utils import io_utils
 from components import storage
 from components.anomaly_gate import ANOMALIES_FILE, describe
 
+# The DriftGate artifact's string property naming the features it left out of tonight's comparison; run's
+# table, the history and the night report show it (pipeline/records/summary.py).
+NOT_COMPARED_PROPERTY = "not_compared"
+
 STATS_FILE = "FeatureStats.pb"
 
 
@@ -128,7 +132,7 @@ def DriftGate(
                 "number of quantile buckets than data.statistics_quantile_buckets; the next night compares "
                 "them)"
             )
-            drift.set_string_custom_property("not_compared", note)
+            drift.set_string_custom_property(NOT_COMPARED_PROPERTY, note)
             logging.warning("DriftGate: %s", note)
     out = artifact_utils.get_split_uri([drift], split)
     storage.makedirs(out)

@@ -7,6 +7,7 @@ import json
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline.cli.options import config_option, console, fail
@@ -60,6 +61,9 @@ def print_history(records) -> None:
         )
     # A pipe or a log file is not 80 columns: there, print the whole table rather than truncate cells.
     (console if console.is_terminal else Console(width=170)).print(table)
+    for span, r in sorted(latest_per_span(records).items()):
+        if r.drift_not_compared:
+            console.print(f"span {span}: drift gate {escape(r.drift_not_compared)}", highlight=False)
 
 
 @click.command()

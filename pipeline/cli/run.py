@@ -114,6 +114,8 @@ def print_summary(summary, config, seconds: float) -> None:
         table.add_row("plan", summary.plan)
     table.add_row("events", ", ".join(f"{k}: {v:,}" for k, v in summary.split_counts.items()) or "-")
     table.add_row("anomalies", escape("\n".join(summary.anomalies)) or "none")
+    if summary.drift_not_compared:
+        table.add_row("drift", f"[yellow]{escape(summary.drift_not_compared)}[/]")
     for gate in summary.gates:
         value = "n/a" if gate.value is None else f"{gate.value:.4f}"
         rule = f">= {gate.lower_bound}"

@@ -70,6 +70,7 @@ class NightRecord:
     pushed_path: str | None = None
     anomalies: list[str] = dataclasses.field(default_factory=list)
     drift: list[str] = dataclasses.field(default_factory=list)
+    drift_not_compared: str | None = None  # features the drift gate left out tonight, and why
     failure: str | None = None
     node_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
@@ -158,7 +159,7 @@ def build_record(
             record.drift = [line.strip() for line in str(failure).splitlines() if "feature '" in line]
     if summary is None:
         return record
-    record.anomalies = summary.anomalies
+    record.anomalies, record.drift_not_compared = summary.anomalies, summary.drift_not_compared
     record.node_seconds = {k: round(v, 1) for k, v in summary.node_seconds.items()}
     metrics = summary.train_metrics
     if metrics.get("warm_started"):

@@ -162,6 +162,8 @@ def render(record: NightRecord, earlier: list[NightRecord]) -> str:
         if findings
         else "<p>None: the span matches the schema and did not drift from the previous one.</p>"
     )
+    if record.drift_not_compared:
+        sections.append(f"<p>Drift gate: {html.escape(record.drift_not_compared)}.</p>")
     sections.append("<h2>Gates</h2>")
     if gates:
         sections.append(_table(["metric", "candidate", "bar", "baseline", "vs baseline"], gates))

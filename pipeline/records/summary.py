@@ -16,7 +16,7 @@ from tfx.types import artifact_utils
 
 from components import storage
 from components.anomaly_gate import describe, read_anomalies
-from components.drift_gate import STATS_FILE
+from components.drift_gate import NOT_COMPARED_PROPERTY, STATS_FILE
 from components.feed_gate import read_feed_quality
 from components.model.training import METRICS_FILE
 from components.span_window import input_examples_span
@@ -46,6 +46,8 @@ class RunSummary:
     span: int | None = None
     split_counts: dict[str, int] = field(default_factory=dict)
     anomalies: list[str] = field(default_factory=list)
+    # Features the drift gate left out tonight (statistics of another resolution than the baseline's).
+    drift_not_compared: str | None = None
     gates: list[GateResult] = field(default_factory=list)
     slice_auc: dict[str, tuple[float, int]] = field(default_factory=dict)  # slice -> (AUC, examples)
     blessed: bool | None = None
@@ -231,6 +233,8 @@ def summarize(config: RecpipeConfig, since_ms: int) -> RunSummary:
         summary.split_counts = _split_counts(stats)
     if anomalies := _typed(types, outputs.get(nodes.EXAMPLE_VALIDATOR, []), "ExampleAnomalies"):
         summary.anomalies = describe(read_anomalies(_as_tfx_artifact(anomalies, "ExampleAnomalies")))
+    if drift := _typed(types, outputs.get(nodes.DRIFT_GATE, []), "ExampleAnomalies"):
+        summary.drift_not_compared = _prop(drift, NOT_COMPARED_PROPERTY) or None
     if model := _typed(types, outputs.get(nodes.TRAINER, []), "Model"):
         summary.model_uri = model.uri
     if model_run := _typed(types, outputs.get(nodes.TRAINER, []), "ModelRun"):

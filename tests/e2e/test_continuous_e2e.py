@@ -125,3 +125,23 @@ def test_history_and_report_commands(backfilled):
     assert report.exit_code == 0
     page = open(report.output.strip()).read()
     assert "drift" in page and "Linfty distance" in page and "data:image/png;base64," in page
+
+
+def test_night_after_a_statistics_setting_change_names_what_drift_did_not_compare(backfilled):
+    """Day 3's statistics hold 100 quantile buckets; tonight's, after the setting changed, hold 20. The
+    gate cannot compare those histograms: it says so in run's table, the history and the report."""
+    config, nightly, _ = backfilled
+    changed = config.with_overrides(**{"data.statistics_quantile_buckets": 20})
+    config_file = nightly.parent / "twenty-buckets.yaml"
+    config_file.write_text(yaml.safe_dump(changed.model_dump()))
+    result = CliRunner().invoke(cli, ["run", "--config", str(config_file)])
+    night = read_history(changed)[-1]
+    assert night.span == 20240105 and night.status == "pushed", night.failure
+    named = night.drift_not_compared.split(" (")[0]
+    assert sorted(named.removeprefix("not compared tonight: ").split(", ")) == ["dwell_ms", "item_price"]
+    assert "span 20240103's statistics" in night.drift_not_compared
+    assert "not compared tonight:" in result.output
+    table = CliRunner().invoke(cli, ["history", "--config", str(config_file)])
+    assert "span 20240105: drift gate not compared tonight" in table.output
+    report = CliRunner().invoke(cli, ["report", "20240105", "--config", str(config_file)])
+    assert named in open(report.output.strip()).read()
