@@ -407,6 +407,14 @@ class RecpipeConfig(_Strict):
         description="A night finding another night running on its run root or serving root waits this "
         "long for it, then stops naming it (pipeline/night_lock.py).",
     )
+    night_lock_lease_s: int = Field(
+        120,
+        ge=2,
+        description="MySQL MLMD only: the night's lock connection is pinged four times per lease, and the "
+        "server drops it (releasing the lock) after this long without one, so a night whose node vanished "
+        "without closing its connection frees the roots within a lease, not after the server's wait_timeout "
+        "(8 hours by default) or TCP keepalive (about 2).",
+    )
     data: DataConfig = Field(default_factory=DataConfig)
     window: WindowConfig = Field(default_factory=WindowConfig)
     warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig)

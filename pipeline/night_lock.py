@@ -4,6 +4,8 @@ Two nights on one run root would both push a version for the same span, and one'
 other's executions. The lock follows MLMD, the store every run of a root shares:
 - **MySQL MLMD** (Kubeflow): MySQL named locks (`GET_LOCK`), held by a connection of this process, so a
   pod that dies releases them with its connection; a KFP retry of a phase cannot overlap a running one.
+  The connection is a lease (`night_lock_lease_s`): pinged while the night runs, and dropped by the server
+  when the pings stop, so a node that vanished without closing it frees the roots within one lease.
 - **SQLite MLMD** (a local run root): `flock` on `<run_root>/.night.lock`, released by the kernel when the
   process dies.
 The owner (host, pid, start) is written beside the lock so a refused night names the running one.
@@ -17,8 +19,11 @@ import hashlib
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
+
+from absl import logging
 
 from components import storage
 from pipeline.config import RecpipeConfig
@@ -93,15 +98,52 @@ def _mysql_locks(config: RecpipeConfig, owner_path: str) -> Iterator[None]:
         database=meta.database,
         autocommit=True,
     )
+    stop = threading.Event()
+    heartbeat = threading.Thread(
+        target=_keep_lease, args=(connection, config, stop), name="night-lock-lease", daemon=True
+    )
     try:
         with connection.cursor() as cursor:
+            cursor.execute("SET SESSION wait_timeout = %s", (config.night_lock_lease_s,))
             for name, what in _lock_names(config):
                 cursor.execute("SELECT GET_LOCK(%s, %s)", (name, int(config.night_lock_wait_s)))
                 if cursor.fetchone()[0] != 1:
                     raise _refusal(what, owner_path)
+        heartbeat.start()
         yield
     finally:
+        stop.set()
+        if heartbeat.is_alive():
+            heartbeat.join()
         connection.close()  # releases every named lock this connection holds
+
+
+def _keep_lease(connection, config: RecpipeConfig, stop: threading.Event) -> None:
+    """Ping the lock connection until the night ends. A lost connection has released the locks: say so
+    loudly, since another night may now start on the same roots, and take them again if they are free."""
+    while not stop.wait(config.night_lock_lease_s / 4):
+        try:
+            connection.ping(reconnect=False)
+            continue
+        except Exception as err:  # noqa: BLE001 - any failure means the server may have dropped the lease
+            lost = err
+        try:
+            connection.ping(reconnect=True)
+            with connection.cursor() as cursor:
+                cursor.execute("SET SESSION wait_timeout = %s", (config.night_lock_lease_s,))
+                for name, what in _lock_names(config):
+                    cursor.execute("SELECT GET_LOCK(%s, 0)", (name,))
+                    if cursor.fetchone()[0] != 1:
+                        raise NightLocked(f"{what} was taken by another night")
+            logging.warning("night lock: the MySQL connection dropped (%s); its locks are taken again", lost)
+        except Exception as err:  # noqa: BLE001 - reported; the night itself goes on
+            logging.error(
+                "night lock: lost the MySQL named locks on run_root %s (%s) and could not take them again "
+                "(%s); another night may run on the same roots until this one ends",
+                config.run_root,
+                lost,
+                err,
+            )
 
 
 def _lock_files(config: RecpipeConfig) -> list[tuple[str, str]]:

@@ -2,17 +2,19 @@
 MySQL MLMD (named locks on a real MariaDB)."""
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
+import pymysql
 import pytest
 import yaml
 from conftest import make_config
 
-from pipeline.night_lock import NightLocked, night_lock
+from pipeline.night_lock import NightLocked, _lock_names, night_lock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,3 +83,52 @@ def test_a_second_night_on_mysql_mlmd_is_refused_naming_the_running_one(tmp_path
         }
     )
     _second_night_is_refused_naming_the_first(config, tmp_path)
+
+
+def test_a_mysql_night_lock_outlives_its_lease_while_held_and_frees_when_its_holder_freezes(
+    tmp_path, mysql_server, monkeypatch
+):
+    """A node that vanishes never closes its connection; a frozen holder (SIGSTOP) behaves the same. The
+    server drops the silent lease after night_lock_lease_s, while a live holder's pings keep it."""
+    database, user, password = mysql_server.new_database()
+    monkeypatch.setenv("MLMD_MYSQL_PASSWORD", password)
+    config = make_config(tmp_path, tmp_path / "data").with_overrides(
+        **{
+            "metadata.kind": "mysql",
+            "metadata.host": "127.0.0.1",
+            "metadata.port": mysql_server.port,
+            "metadata.database": database,
+            "metadata.user": user,
+            "night_lock_lease_s": 3,
+        }
+    )
+    holder = _hold_in_another_process(config, tmp_path, {})
+    try:
+        time.sleep(7)  # two leases: only the pings keep the connection
+        with pytest.raises(NightLocked, match=rf"by pid {holder.pid} on"):
+            with night_lock(config):
+                pass
+        # The server drops the holder's connection (a restart, a network blip): it takes the locks again.
+        admin = pymysql.connect(
+            host="127.0.0.1", port=mysql_server.port, user=user, password=password, database=database
+        )
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT IS_USED_LOCK(%s)", (_lock_names(config)[0][0],))
+            (dropped,) = cursor.fetchone()
+            cursor.execute("KILL %s", (dropped,))
+            time.sleep(3)
+            cursor.execute("SELECT IS_USED_LOCK(%s)", (_lock_names(config)[0][0],))
+            (taken_again_by,) = cursor.fetchone()
+        admin.close()
+        assert taken_again_by not in (None, dropped), "the holder did not take its locks again"
+        with pytest.raises(NightLocked, match=rf"by pid {holder.pid} on"):
+            with night_lock(config):
+                pass
+        holder.send_signal(signal.SIGSTOP)
+        t0 = time.time()
+        with night_lock(config.with_overrides(night_lock_wait_s=30)):
+            waited = time.time() - t0
+        assert waited < 15, f"a silent holder's lease was dropped only after {waited:.0f} s"
+    finally:
+        holder.kill()
+        holder.wait()
