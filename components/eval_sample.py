@@ -1,17 +1,18 @@
 """EvalSample: the examples the Evaluator scores, capped at about `max_examples` by sampling whole users.
 
-TFMA computes NDCG per user by grouping every extract of a user (raw and transformed features, both
-models' predictions) in a GroupByKey, and Beam's DirectRunner holds a GroupByKey in memory: the Evaluator
-peaked at 4.75 GB on a 200,000-example eval split and grows with the span. Sampling users, not events,
+The Evaluator's time grows with the examples it scores (each model, each example, TFMA's per-example
+Python), and its memory did too while TFMA's own NDCG grouped every extract of a user in a GroupByKey that
+Beam's DirectRunner holds in memory (4.75 GB on a 200,000-example eval split; NDCG is now computed per
+example, components/user_ndcg.py). Sampling users, not events,
 keeps every user's list whole (NDCG per user is exact for the users kept), AUC unbiased, and candidate and
 baseline scored on the same users. The hash is fixed, so a user is in or out on every night and the
 baseline comparison is like for like. Streams record batches: memory does not grow with the span.
 
 It also writes the schema the Evaluator decodes the sample with: only the columns TFMA reads itself (the
-label, NDCG's query key, the slice features). The models are fed each record's serialized bytes whatever
+label, NDCG's user key, the slice features). The models are fed each record's serialized bytes whatever
 the schema says, so their scores are unchanged; the other decoded columns only rode along in every
-extract, through that GroupByKey and its pickling: 3 of the Evaluator's 19.5 s with a baseline on make
-run's data, with the same metrics to the last digit.
+extract (3 of the Evaluator's 19.5 s with a baseline on make run's data, when NDCG still grouped them),
+with the same metrics to the last digit.
 
 Only in the DAG when `evaluation.max_examples` is set; otherwise the Evaluator reads ExampleGen's output
 and the whole schema.

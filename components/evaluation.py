@@ -4,21 +4,22 @@ Two gates, each with an absolute bar and a no-regression bar against the last bl
 AUC (also reported per slice, e.g. by device) and NDCG@k over each user's impressions (gain = clicked).
 Beside them only cheap diagnostics: the example count, and calibration (mean label and prediction) summed
 from AUC's histogram. AUC and calibration are TFMA's, their shared histogram filled by a lean combiner
-(components/histogram_metrics.py). Log loss is left to the Trainer's validation:
-TFMA computes every metric per example in Python, and it cost 4 of the Evaluator's 29 s with a baseline
-on make run's data.
-NDCG's cut-off sits on the MetricsSpec's binarize options, not in the metric's own config: TFMA 0.47
-otherwise names the computed metric differently from the threshold and fails validation with
-"Metric not found" for every model. AUC and NDCG sit in separate specs for the same reason.
+(components/histogram_metrics.py). NDCG is TFMA's formula computed in the same per-example pass
+(components/user_ndcg.py) instead of TFMA's query-grouped second pass. Log loss is left to the Trainer's
+validation: TFMA computes every metric per example in Python, and it cost 4 of the Evaluator's 29 s with a
+baseline on make run's data.
 """
 
 from __future__ import annotations
+
+import json
 
 import tensorflow_model_analysis as tfma
 
 from components.histogram_metrics import HistogramMeanLabel, HistogramMeanPrediction, LeanAUC
 from components.model import features as F
 from components.model.signatures import OUTPUT_KEY
+from components.user_ndcg import UserNDCG
 
 EVAL_SIGNATURE = "serving_tf_example"
 HISTOGRAM_MODULE = LeanAUC.__module__
@@ -76,18 +77,15 @@ def build_eval_config(
                     # Calibration, summed from AUC's histogram instead of a combiner of its own.
                     tfma.MetricConfig(class_name=HistogramMeanLabel.__name__, module=HISTOGRAM_MODULE),
                     tfma.MetricConfig(class_name=HistogramMeanPrediction.__name__, module=HISTOGRAM_MODULE),
-                ]
-            ),
-            tfma.MetricsSpec(
-                query_key=F.USER_ID,
-                binarize=tfma.BinarizationOptions(top_k_list={"values": [ndcg_top_k]}),
-                metrics=[
                     tfma.MetricConfig(
-                        class_name="NDCG",
-                        config=f'"gain_key": "{F.LABEL}"',
+                        class_name=UserNDCG.__name__,
+                        module=UserNDCG.__module__,
+                        config=json.dumps({"user_key": F.USER_ID, "gain_key": F.LABEL, "top_k": ndcg_top_k})[
+                            1:-1
+                        ],
                         per_slice_thresholds=_bar(ndcg_lower_bound, max_ndcg_drop),
-                    )
-                ],
+                    ),
+                ]
             ),
         ],
     )

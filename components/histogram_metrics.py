@@ -45,20 +45,17 @@ class LeanHistogramCombiner(_TFMA_COMBINER):
             and key.sub_key is None
             and not key.output_name
         )
-        self._label_key, self._prediction_key = _spec_keys(self._eval_config, key.model_name)
+        self._label_key, self._prediction_key = spec_keys(self._eval_config, key.model_name)
 
     def _label_and_prediction(self, element: metric_types.StandardMetricInputs) -> tuple[float, float] | None:
         """The example's 0/1 label and single prediction, or None where TFMA's general path is needed."""
         # Looked up as TFMA looks them up: with a baseline, labels and predictions are keyed by model name.
-        label, prediction, model = element.label, element.prediction, self._key.model_name
+        label, model = element.label, self._key.model_name
         if isinstance(label, Mapping) and self._label_key in label:
             label = label[self._label_key]
         if model and isinstance(label, Mapping) and model in label:
             label = label[model]
-        if model and isinstance(prediction, Mapping):
-            prediction = prediction.get(model)
-        if isinstance(prediction, Mapping):
-            prediction = prediction.get(self._prediction_key)
+        prediction = model_prediction(element, model, self._prediction_key)
         if not (isinstance(label, np.ndarray) and isinstance(prediction, np.ndarray)):
             return None
         if (
@@ -90,7 +87,17 @@ class LeanHistogramCombiner(_TFMA_COMBINER):
         return accumulator
 
 
-def _spec_keys(eval_config: tfma.EvalConfig | None, model_name: str) -> tuple[str, str]:
+def model_prediction(element: metric_types.StandardMetricInputs, model: str, prediction_key: str) -> Any:
+    """The model's prediction as TFMA hands it over: keyed by model name with a baseline, then by output."""
+    prediction = element.prediction
+    if model and isinstance(prediction, Mapping):
+        prediction = prediction.get(model)
+    if isinstance(prediction, Mapping):
+        prediction = prediction.get(prediction_key)
+    return prediction
+
+
+def spec_keys(eval_config: tfma.EvalConfig | None, model_name: str) -> tuple[str, str]:
     """The ModelSpec's label and prediction keys for `model_name`, as TFMA looks them up."""
     specs = list(eval_config.model_specs) if eval_config else []
     for spec in specs:

@@ -11,6 +11,7 @@ from tensorflow_model_analysis.metrics import calibration_histogram, metric_spec
 from components.evaluation import build_eval_config
 from components.histogram_metrics import LeanAUC, LeanHistogramCombiner
 from components.model.signatures import OUTPUT_KEY
+from components.user_ndcg import UserNDCG
 
 
 def _eval_config() -> tfma.EvalConfig:
@@ -22,6 +23,11 @@ def _eval_config() -> tfma.EvalConfig:
         max_ndcg_drop=0.01,
         slice_features=["device"],
     )
+
+
+def _histogram_metrics(config: tfma.EvalConfig) -> list[tfma.MetricConfig]:
+    """The gate's metrics but NDCG, which needs each example's user and gain (tested on its own below)."""
+    return [m for m in config.metrics_specs[0].metrics if m.class_name != UserNDCG.__name__]
 
 
 def _computations(metrics: list[tfma.MetricConfig], config: tfma.EvalConfig):
@@ -64,7 +70,7 @@ def _inputs(seed: int = 3, n: int = 500) -> list[metric_types.StandardMetricInpu
 
 def test_calibration_adds_no_per_example_combiner_to_auc():
     config = _eval_config()
-    ours = [m for m in config.metrics_specs[0].metrics if m.class_name != "ExampleCount"]
+    ours = [m for m in _histogram_metrics(config) if m.class_name != "ExampleCount"]
     auc_only = [m for m in ours if m.class_name == LeanAUC.__name__]
     assert len(ours) == 3  # AUC, mean label, mean prediction
     with_calibration = _computations(ours, config)[0]
@@ -74,7 +80,7 @@ def test_calibration_adds_no_per_example_combiner_to_auc():
 def test_calibration_matches_tfma_mean_label_and_prediction():
     config = _eval_config()
     inputs = _inputs()
-    ours = _run(list(config.metrics_specs[0].metrics), config, inputs)
+    ours = _run(_histogram_metrics(config), config, inputs)
     tfma_own = _run(
         [tfma.MetricConfig(class_name="MeanLabel"), tfma.MetricConfig(class_name="MeanPrediction")],
         config,
@@ -131,7 +137,7 @@ def test_auc_and_calibration_equal_tfma_own_for_candidate_and_baseline(label_kin
     if label_kind == "fractional":
         labels = np.where(labels > 0, 0.7, 0.0).astype(np.float32)
     config, inputs = _two_model_config(), _two_model_inputs(labels)
-    ours = _results(list(config.metrics_specs[0].metrics), config, inputs)
+    ours = _results(_histogram_metrics(config), config, inputs)
     tfma_own = _results(
         [
             tfma.MetricConfig(class_name="AUC"),
@@ -154,17 +160,17 @@ def test_auc_and_calibration_equal_tfma_own_for_candidate_and_baseline(label_kin
 def test_binary_examples_skip_tfma_general_per_example_path(monkeypatch):
     """The speed comes from not running TFMA's per-example generator: with it disabled, AUC still computes."""
     config, inputs = _two_model_config(), _two_model_inputs((np.arange(400) % 7 == 0).astype(np.int64))
-    expected = _by_model(_results(list(config.metrics_specs[0].metrics), config, inputs), "auc")
+    expected = _by_model(_results(_histogram_metrics(config), config, inputs), "auc")
 
     def refuse(*args, **kwargs):
         raise AssertionError("TFMA's general per-example path ran")
 
     monkeypatch.setattr(calibration_histogram._CalibrationHistogramCombiner, "add_input", refuse)
-    combiners = [c.combiner for c in _computations(list(config.metrics_specs[0].metrics), config)[0]]
+    combiners = [c.combiner for c in _computations(_histogram_metrics(config), config)[0]]
     assert combiners and all(
         isinstance(c, LeanHistogramCombiner) for c in combiners if "Histogram" in type(c).__name__
     )
-    assert _by_model(_results(list(config.metrics_specs[0].metrics), config, inputs), "auc") == expected
+    assert _by_model(_results(_histogram_metrics(config), config, inputs), "auc") == expected
 
 
 def test_a_label_tfma_would_refuse_is_still_refused():
@@ -176,4 +182,60 @@ def test_a_label_tfma_would_refuse_is_still_refused():
         )
     ]
     with pytest.raises(Exception, match="[Ll]abel"):
-        _run(list(config.metrics_specs[0].metrics), config, inputs)
+        _run(_histogram_metrics(config), config, inputs)
+
+
+def _user_inputs(seed: int = 7) -> tuple[list[metric_types.StandardMetricInputs], list]:
+    """Impressions of 300 users (1-40 each, some with no click, some with tied scores), per example as
+    TFMA's per-example pass hands them to UserNDCG, and merged per user as its query pass hands them to
+    TFMA's NDCG."""
+    rng = np.random.default_rng(seed)
+    per_example, per_user = [], []
+    for u in range(300):
+        n = int(rng.integers(1, 41))
+        labels = (rng.random(n) < (0.0 if u % 10 == 0 else 0.2)).astype(np.int64)
+        scores = {
+            m: np.round(np.clip(0.3 + 0.3 * labels + rng.normal(0, 0.2, n), 0, 1), 2).astype(np.float32)
+            for m in ("candidate", "baseline")
+        }
+        user = np.array([f"u{u}".encode()] * n, dtype=object)
+
+        def inputs(rows, labels=labels, scores=scores, user=user):
+            return metric_types.StandardMetricInputs(
+                labels={m: labels[rows] for m in scores},
+                predictions={m: {OUTPUT_KEY: s[rows]} for m, s in scores.items()},
+                example_weights=np.array([1.0], np.float32),
+                features={"user_id": user[rows], "clicked": labels[rows]},
+            )
+
+        per_example += [inputs(slice(i, i + 1)) for i in range(n)]
+        per_user.append(inputs(slice(0, n)))
+    return per_example, per_user
+
+
+def test_ndcg_equals_tfma_query_ndcg_for_candidate_and_baseline():
+    """The gate's NDCG computed per example by user equals TFMA's NDCG over each user's merged impressions:
+    users without a click left out, lists shorter than k, ties, both models."""
+    config = _two_model_config()
+    per_example, per_user = _user_inputs()
+    ours = _results(
+        [m for m in config.metrics_specs[0].metrics if m.class_name == UserNDCG.__name__], config, per_example
+    )
+    tfma_spec = tfma.MetricsSpec(
+        query_key="user_id",
+        binarize=tfma.BinarizationOptions(top_k_list={"values": [10]}),
+        metrics=[tfma.MetricConfig(class_name="NDCG", config='"gain_key": "clicked"')],
+        model_names=["candidate", "baseline"],
+    )
+    combiners = mpv._filter_and_separate_computations(metric_specs.to_computations([tfma_spec], config))[0]
+    tfma_own: dict = {}
+    for c in combiners:
+        acc = c.combiner.create_accumulator()
+        for element in per_user:
+            acc = c.combiner.add_input(acc, element)
+        tfma_own.update(c.combiner.extract_output(acc))
+    ndcg, tfma_ndcg = _by_model(ours, "ndcg"), _by_model(tfma_own, "ndcg")
+    assert set(ndcg) == {"candidate", "baseline"} and ndcg["candidate"] != ndcg["baseline"]
+    assert set(tfma_ndcg) == set(ndcg)
+    for model, value in tfma_ndcg.items():
+        assert ndcg[model] == pytest.approx(value, rel=1e-12)
