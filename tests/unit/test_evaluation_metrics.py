@@ -239,3 +239,17 @@ def test_ndcg_equals_tfma_query_ndcg_for_candidate_and_baseline():
     assert set(tfma_ndcg) == set(ndcg)
     for model, value in tfma_ndcg.items():
         assert ndcg[model] == pytest.approx(value, rel=1e-12)
+
+
+def test_ndcg_names_the_feature_an_example_lacks():
+    """An example without its user id cannot be put in anyone's list: the Evaluator stops naming the feature
+    instead of scoring NDCG over fewer users than it says."""
+    config = _two_model_config()
+    (example, *_), _ = _user_inputs()
+    del example["features"]["user_id"]
+    with pytest.raises(ValueError, match="no 'user_id' feature"):
+        _results(
+            [m for m in config.metrics_specs[0].metrics if m.class_name == UserNDCG.__name__],
+            config,
+            [example],
+        )
