@@ -71,15 +71,17 @@ class _UserNDCGCombiner(beam.CombineFn):
 
     def add_input(self, accumulator: Accumulator, element: metric_types.StandardMetricInputs) -> Accumulator:
         features = element.combined_features
-        for name in (self._user_key, self._gain_key):
-            if features.get(name) is None:
-                raise ValueError(f"{self._key.name}: the evaluated examples have no {name!r} feature")
-        user = _scalar(features[self._user_key], self._user_key, self._key)
-        gain = _scalar(features[self._gain_key], self._gain_key, self._key)
+        user, gain = (self._feature(features, name) for name in (self._user_key, self._gain_key))
         prediction = model_prediction(element, self._key.model_name, self._prediction_key)
         score = _scalar(prediction, "prediction", self._key)
         accumulator.setdefault(user, []).append((float(score), float(gain)))
         return accumulator
+
+    def _feature(self, features: Any, name: str) -> Any:
+        value = features.get(name)
+        if value is None:
+            raise ValueError(f"{self._key.name}: the evaluated examples have no {name!r} feature")
+        return _scalar(value, name, self._key)
 
     def merge_accumulators(self, accumulators: Iterable[Accumulator]) -> Accumulator:
         accumulators = iter(accumulators)

@@ -103,12 +103,8 @@ def _mysql_locks(config: RecpipeConfig, owner_path: str) -> Iterator[None]:
         target=_keep_lease, args=(connection, config, stop), name="night-lock-lease", daemon=True
     )
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SET SESSION wait_timeout = %s", (config.night_lock_lease_s,))
-            for name, what in _lock_names(config):
-                cursor.execute("SELECT GET_LOCK(%s, %s)", (name, int(config.night_lock_wait_s)))
-                if cursor.fetchone()[0] != 1:
-                    raise _refusal(what, owner_path)
+        if refused := _take_locks(connection, config, int(config.night_lock_wait_s)):
+            raise _refusal(refused, owner_path)
         heartbeat.start()
         yield
     finally:
@@ -116,6 +112,18 @@ def _mysql_locks(config: RecpipeConfig, owner_path: str) -> Iterator[None]:
         if heartbeat.is_alive():
             heartbeat.join()
         connection.close()  # releases every named lock this connection holds
+
+
+def _take_locks(connection, config: RecpipeConfig, wait_s: int) -> str | None:
+    """Make the connection a lease of `night_lock_lease_s` and take every named lock, waiting up to
+    `wait_s` for each; what the first lock that could not be taken guards, or None when all are held."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET SESSION wait_timeout = %s", (config.night_lock_lease_s,))
+        for name, what in _lock_names(config):
+            cursor.execute("SELECT GET_LOCK(%s, %s)", (name, wait_s))
+            if cursor.fetchone()[0] != 1:
+                return what
+    return None
 
 
 def _keep_lease(connection, config: RecpipeConfig, stop: threading.Event) -> None:
@@ -129,12 +137,8 @@ def _keep_lease(connection, config: RecpipeConfig, stop: threading.Event) -> Non
             lost = err
         try:
             connection.ping(reconnect=True)
-            with connection.cursor() as cursor:
-                cursor.execute("SET SESSION wait_timeout = %s", (config.night_lock_lease_s,))
-                for name, what in _lock_names(config):
-                    cursor.execute("SELECT GET_LOCK(%s, 0)", (name,))
-                    if cursor.fetchone()[0] != 1:
-                        raise NightLocked(f"{what} was taken by another night")
+            if taken := _take_locks(connection, config, 0):
+                raise NightLocked(f"{taken} was taken by another night")
             logging.warning("night lock: the MySQL connection dropped (%s); its locks are taken again", lost)
         except Exception as err:  # noqa: BLE001 - reported; the night itself goes on
             logging.error(

@@ -30,6 +30,10 @@ def _histogram_metrics(config: tfma.EvalConfig) -> list[tfma.MetricConfig]:
     return [m for m in config.metrics_specs[0].metrics if m.class_name != UserNDCG.__name__]
 
 
+def _ndcg_metric(config: tfma.EvalConfig) -> list[tfma.MetricConfig]:
+    return [m for m in config.metrics_specs[0].metrics if m.class_name == UserNDCG.__name__]
+
+
 def _computations(metrics: list[tfma.MetricConfig], config: tfma.EvalConfig):
     # As TFMA fills it in from the model specs: one model unnamed, or each by name.
     names = [m.name for m in config.model_specs] if len(config.model_specs) > 1 else []
@@ -218,9 +222,7 @@ def test_ndcg_equals_tfma_query_ndcg_for_candidate_and_baseline():
     users without a click left out, lists shorter than k, ties, both models."""
     config = _two_model_config()
     per_example, per_user = _user_inputs()
-    ours = _results(
-        [m for m in config.metrics_specs[0].metrics if m.class_name == UserNDCG.__name__], config, per_example
-    )
+    ours = _results(_ndcg_metric(config), config, per_example)
     tfma_spec = tfma.MetricsSpec(
         query_key="user_id",
         binarize=tfma.BinarizationOptions(top_k_list={"values": [10]}),
@@ -248,8 +250,4 @@ def test_ndcg_names_the_feature_an_example_lacks():
     (example, *_), _ = _user_inputs()
     del example["features"]["user_id"]
     with pytest.raises(ValueError, match="no 'user_id' feature"):
-        _results(
-            [m for m in config.metrics_specs[0].metrics if m.class_name == UserNDCG.__name__],
-            config,
-            [example],
-        )
+        _results(_ndcg_metric(config), config, [example])

@@ -70,7 +70,8 @@ def test_a_second_night_on_a_local_run_root_is_refused_naming_the_running_one(tm
     _second_night_is_refused_naming_the_first(config, tmp_path)
 
 
-def test_a_second_night_on_mysql_mlmd_is_refused_naming_the_running_one(tmp_path, mysql_server, monkeypatch):
+def _on_mysql(tmp_path, mysql_server, monkeypatch, **overrides):
+    """A config whose MLMD is a fresh database on the test's MariaDB; (config, (database, user, password))."""
     database, user, password = mysql_server.new_database()
     monkeypatch.setenv("MLMD_MYSQL_PASSWORD", password)
     config = make_config(tmp_path, tmp_path / "data").with_overrides(
@@ -80,8 +81,14 @@ def test_a_second_night_on_mysql_mlmd_is_refused_naming_the_running_one(tmp_path
             "metadata.port": mysql_server.port,
             "metadata.database": database,
             "metadata.user": user,
+            **overrides,
         }
     )
+    return config, (database, user, password)
+
+
+def test_a_second_night_on_mysql_mlmd_is_refused_naming_the_running_one(tmp_path, mysql_server, monkeypatch):
+    config, _ = _on_mysql(tmp_path, mysql_server, monkeypatch)
     _second_night_is_refused_naming_the_first(config, tmp_path)
 
 
@@ -90,18 +97,7 @@ def test_a_mysql_night_lock_outlives_its_lease_while_held_and_frees_when_its_hol
 ):
     """A node that vanishes never closes its connection; a frozen holder (SIGSTOP) behaves the same. The
     server drops the silent lease after night_lock_lease_s, while a live holder's pings keep it."""
-    database, user, password = mysql_server.new_database()
-    monkeypatch.setenv("MLMD_MYSQL_PASSWORD", password)
-    config = make_config(tmp_path, tmp_path / "data").with_overrides(
-        **{
-            "metadata.kind": "mysql",
-            "metadata.host": "127.0.0.1",
-            "metadata.port": mysql_server.port,
-            "metadata.database": database,
-            "metadata.user": user,
-            "night_lock_lease_s": 3,
-        }
-    )
+    config, (database, user, password) = _on_mysql(tmp_path, mysql_server, monkeypatch, night_lock_lease_s=3)
     holder = _hold_in_another_process(config, tmp_path, {})
     try:
         time.sleep(7)  # two leases: only the pings keep the connection
