@@ -2,7 +2,7 @@
 
 Two gates, each with an absolute bar and a no-regression bar against the last blessed model:
 AUC (also reported per slice, e.g. by device) and NDCG@k over each user's impressions (gain = clicked).
-Beside them only cheap diagnostics: the example count, and calibration (mean label and prediction) summed
+Beside them only cheap diagnostics: the example count and calibration (mean label and prediction), summed
 from AUC's histogram. AUC and calibration are TFMA's, their shared histogram filled by a lean combiner
 (components/histogram_metrics.py). NDCG is TFMA's formula computed in the same per-example pass
 (components/user_ndcg.py) instead of TFMA's query-grouped second pass. Log loss is left to the Trainer's
@@ -16,7 +16,12 @@ import json
 
 import tensorflow_model_analysis as tfma
 
-from components.histogram_metrics import HistogramMeanLabel, HistogramMeanPrediction, LeanAUC
+from components.histogram_metrics import (
+    HistogramExampleCount,
+    HistogramMeanLabel,
+    HistogramMeanPrediction,
+    LeanAUC,
+)
 from components.model import features as F
 from components.model.signatures import OUTPUT_KEY
 from components.user_ndcg import UserNDCG
@@ -68,7 +73,7 @@ def build_eval_config(
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
-                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(class_name=HistogramExampleCount.__name__, module=HISTOGRAM_MODULE),
                     tfma.MetricConfig(
                         class_name=LeanAUC.__name__,
                         module=HISTOGRAM_MODULE,

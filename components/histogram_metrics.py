@@ -9,9 +9,9 @@ one prediction per example; `LeanHistogramCombiner` reads those two and falls ba
 for anything else. Same buckets, same arithmetic, so the same AUC to the last bit, and TFMA still
 computes the confusion matrices, the AUC and the thresholds that bless the model.
 
-Calibration asks TFMA for that same histogram instead of running a per-example combiner of its own
-(TFMA's MeanLabel / MeanPrediction: 38% of the Evaluator's combiner time on make run's data), and adds
-its buckets up. TFMA de-duplicates computations by combiner name and keys, so every metric here shares
+Calibration and the example count ask TFMA for that same histogram instead of running a per-example
+combiner of their own (TFMA's MeanLabel / MeanPrediction: 38% of the Evaluator's combiner time on make
+run's data; ExampleCount 4% of the Evaluator), and add its buckets up. TFMA de-duplicates computations by combiner name and keys, so every metric here shares
 one lean histogram per slice and model.
 """
 
@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import calibration_histogram, metric_types, metric_util
 
+EXAMPLE_COUNT = "example_count"
 MEAN_LABEL = "mean_label"
 MEAN_PREDICTION = "mean_prediction"
 
@@ -126,8 +127,10 @@ class LeanAUC(tfma.metrics.AUC):
         return lean(super().computations(*args, **kwargs))
 
 
-def _mean_from_histogram(field: str) -> Callable[..., metric_types.MetricComputations]:
-    """Computations of sum(`field`) / sum(weighted_examples) over the buckets of AUC's histogram."""
+def _from_histogram(
+    reduce: Callable[[list[calibration_histogram.Bucket]], float],
+) -> Callable[..., metric_types.MetricComputations]:
+    """Computations of `reduce` over the buckets of AUC's histogram."""
 
     def computations(
         name: str,
@@ -159,14 +162,32 @@ def _mean_from_histogram(field: str) -> Callable[..., metric_types.MetricComputa
         histogram_key = histogram[-1].keys[-1]
 
         def result(metrics: dict[metric_types.MetricKey, Any]) -> dict[metric_types.MetricKey, float]:
-            buckets = metrics[histogram_key]
-            total = sum(getattr(b, field) for b in buckets)
-            weight = sum(b.weighted_examples for b in buckets)
-            return {key: total / weight if weight else float("nan")}
+            return {key: reduce(metrics[histogram_key])}
 
         return [*lean(histogram), metric_types.DerivedMetricComputation(keys=[key], result=result)]
 
     return computations
+
+
+def _mean(field: str) -> Callable[[list[calibration_histogram.Bucket]], float]:
+    def mean(buckets: list[calibration_histogram.Bucket]) -> float:
+        weight = sum(b.weighted_examples for b in buckets)
+        return sum(getattr(b, field) for b in buckets) / weight if weight else float("nan")
+
+    return mean
+
+
+def _examples(buckets: list[calibration_histogram.Bucket]) -> float:
+    """Unweighted, each example adds 1.0 to the histogram, as it adds 1 to TFMA's ExampleCount."""
+    return float(sum(b.weighted_examples for b in buckets))
+
+
+class HistogramExampleCount(metric_types.Metric):
+    """TFMA's example_count, from AUC's histogram: TFMA's ExampleCount is one more combiner per slice and
+    model, called for every example (4% of the Evaluator with a baseline on a 60,000-event day)."""
+
+    def __init__(self, name: str = EXAMPLE_COUNT):
+        super().__init__(metric_util.merge_per_key_computations(_from_histogram(_examples)), name=name)
 
 
 class HistogramMeanLabel(metric_types.Metric):
@@ -174,7 +195,7 @@ class HistogramMeanLabel(metric_types.Metric):
 
     def __init__(self, name: str = MEAN_LABEL):
         super().__init__(
-            metric_util.merge_per_key_computations(_mean_from_histogram("weighted_labels")), name=name
+            metric_util.merge_per_key_computations(_from_histogram(_mean("weighted_labels"))), name=name
         )
 
 
@@ -183,5 +204,5 @@ class HistogramMeanPrediction(metric_types.Metric):
 
     def __init__(self, name: str = MEAN_PREDICTION):
         super().__init__(
-            metric_util.merge_per_key_computations(_mean_from_histogram("weighted_predictions")), name=name
+            metric_util.merge_per_key_computations(_from_histogram(_mean("weighted_predictions"))), name=name
         )

@@ -49,8 +49,7 @@ def _scalar(value: Any, what: str, key: metric_types.MetricKey) -> Any:
     array = np.asarray(value)
     if array.size != 1:
         raise ValueError(f"{key.name}: expected one {what} per example, got {array.size}: {value!r}")
-    item = array.flat[0]
-    return item.item() if isinstance(item, np.generic) else item
+    return array.item()
 
 
 class _UserNDCGCombiner(beam.CombineFn):
@@ -70,7 +69,13 @@ class _UserNDCGCombiner(beam.CombineFn):
         return {}
 
     def add_input(self, accumulator: Accumulator, element: metric_types.StandardMetricInputs) -> Accumulator:
-        features = element.combined_features
+        # TFMA's combined_features view (transformed features first, then raw) costs a ChainMap per example
+        # and slice; without transformed features, as the Evaluator scores a plain SavedModel, it is the raw
+        # features' dict itself.
+        if element.get(tfma.constants.TRANSFORMED_FEATURES_KEY):
+            features = element.combined_features
+        else:
+            features = element.get(tfma.constants.FEATURES_KEY) or {}
         user, gain = (self._feature(features, name) for name in (self._user_key, self._gain_key))
         prediction = model_prediction(element, self._key.model_name, self._prediction_key)
         score = _scalar(prediction, "prediction", self._key)

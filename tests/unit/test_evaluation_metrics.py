@@ -1,4 +1,5 @@
-"""The Evaluator's metrics: AUC and calibration share one lean histogram and equal TFMA's own metrics."""
+"""The Evaluator's metrics: AUC, calibration and the example count share one lean histogram and equal TFMA's
+own metrics."""
 
 from __future__ import annotations
 
@@ -72,11 +73,11 @@ def _inputs(seed: int = 3, n: int = 500) -> list[metric_types.StandardMetricInpu
     ]
 
 
-def test_calibration_adds_no_per_example_combiner_to_auc():
+def test_calibration_and_count_add_no_per_example_combiner_to_auc():
     config = _eval_config()
-    ours = [m for m in _histogram_metrics(config) if m.class_name != "ExampleCount"]
+    ours = _histogram_metrics(config)
     auc_only = [m for m in ours if m.class_name == LeanAUC.__name__]
-    assert len(ours) == 3  # AUC, mean label, mean prediction
+    assert len(ours) == 4  # example count, AUC, mean label, mean prediction
     with_calibration = _computations(ours, config)[0]
     assert len(with_calibration) == len(_computations(auc_only, config)[0]) == 1
 
@@ -144,6 +145,7 @@ def test_auc_and_calibration_equal_tfma_own_for_candidate_and_baseline(label_kin
     ours = _results(_histogram_metrics(config), config, inputs)
     tfma_own = _results(
         [
+            tfma.MetricConfig(class_name="ExampleCount"),
             tfma.MetricConfig(class_name="AUC"),
             tfma.MetricConfig(class_name="MeanLabel"),
             tfma.MetricConfig(class_name="MeanPrediction"),
@@ -152,6 +154,8 @@ def test_auc_and_calibration_equal_tfma_own_for_candidate_and_baseline(label_kin
         inputs,
     )
     assert _by_model(ours, "auc") == _by_model(tfma_own, "auc")
+    assert _by_model(ours, "example_count") == _by_model(tfma_own, "example_count")
+    assert set(_by_model(ours, "example_count").values()) == {len(labels)}
     assert set(_by_model(ours, "auc")) == {"candidate", "baseline"}
     assert _by_model(ours, "auc")["candidate"] != _by_model(ours, "auc")["baseline"]
     for name in ("mean_label", "mean_prediction"):
