@@ -42,6 +42,11 @@ class WarmSettings:
 # window's data, while the Evaluator (capped at evaluation.max_examples), imports and checks stay fixed.
 LARGE_DAYS = WarmSettings(events_per_day=300_000, users=20_000, items=5_000)
 LARGE_DAYS_TITLE = "### The same nights at 300,000 events a day"
+# And at a production day's volume (`--only warm-volume`, about half an hour here): the 7-day full retrain
+# reads 7,000,000 events, the warm night one day of them; the Evaluator (capped), imports and checks stay
+# as they were at 300,000 and only StatisticsGen, over the newest day, grows with it in both nights.
+MILLION_DAYS = WarmSettings(events_per_day=1_000_000, users=20_000, items=5_000)
+MILLION_DAYS_TITLE = "## Warm start vs full retrain at 1,000,000 events a day (issue 18)"
 
 
 @dataclass
@@ -123,7 +128,12 @@ def render_warm_start(
     d_auc = (warm.record.auc - full.record.auc) / full.record.auc
     d_ndcg = (warm.record.ndcg - full.record.ndcg) / full.record.ndcg
     verdict = "met" if ratio <= 0.3 else "missed"
-    quality = "met" if abs(d_auc) <= 0.01 and abs(d_ndcg) <= 0.01 else "missed"
+    if abs(d_auc) <= 0.01 and abs(d_ndcg) <= 0.01:
+        quality = "met"
+    elif min(d_auc, d_ndcg) >= -0.01:  # the goal guards against losing quality for speed
+        quality = "met, the warm-started model above the full retrain"
+    else:
+        quality = "missed"
     return "\n".join(
         [
             title,
