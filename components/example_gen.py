@@ -45,7 +45,7 @@ from components import storage
 BATCH = 8192  # records decompressed per read: memory holds one batch per worker
 
 
-def _compression(path: str) -> str:
+def compression(path: str) -> str:
     """Beam's AUTO rule, which TFX's ImportExampleGen reads with: by the file's extension."""
     return {".gz": "GZIP", ".z": "ZLIB", ".deflate": "ZLIB"}.get(os.path.splitext(path)[1].lower(), "")
 
@@ -78,7 +78,7 @@ class _SplitFile(beam.DoFn):
 
     def process(self, item: tuple[int, str]) -> Iterator[tuple[str, int]]:
         index, path = item
-        records = tf.data.TFRecordDataset(storage.use(path), compression_type=_compression(path))
+        records = tf.data.TFRecordDataset(storage.use(path), compression_type=compression(path))
         writers = [
             tf.io.TFRecordWriter(
                 storage.use(os.path.join(self._split_uris[name], shard_name(index, self._files))), "GZIP"

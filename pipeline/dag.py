@@ -26,6 +26,7 @@ from components.feed_gate import FeedQualityGate
 from components.serving_check import ServingCheck
 from components.serving_push import ServingPusher
 from components.span_window import SpanWindowStrategy
+from components.statistics_gen import StatisticsGen
 from pipeline import nodes
 from pipeline.config import RecpipeConfig
 from pipeline.data.layout import SPAN_GLOB
@@ -98,7 +99,7 @@ def create_pipeline(config: RecpipeConfig, night: Night) -> tfx.dsl.Pipeline:
     example_gen = _example_gen(config)
 
     # Describe the data, and check it against the curated schema in schema/.
-    statistics_gen = tfx.components.StatisticsGen(
+    statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"],
         stats_options=statistics_options(config.data.statistics_quantile_buckets),
     ).with_id(nodes.STATISTICS_GEN)

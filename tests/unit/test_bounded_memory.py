@@ -6,19 +6,25 @@ from __future__ import annotations
 import collections
 import json
 import os
+from typing import Any
 
 import pytest
 import tensorflow as tf
+import tensorflow_data_validation as tfdv
 from conftest import REPO
 from tfx.components.example_gen.import_example_gen import executor as tfx_import_executor
+from tfx.components.statistics_gen import executor as tfx_statistics_executor
+from tfx.components.statistics_gen.executor import DEFAULT_FILE_NAME, SAMPLE_RATE_BY_SPLIT_PROPERTY_NAME
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
+from components.drift_gate import statistics_options
 from components.eval_sample import SCHEMA_FILE, EvalSample, sample_rate
 from components.evaluation import evaluated_features
 from components.example_gen import BatchedExecutor
 from components.model.features import ITEM_ID, LABEL, USER_ID
+from components.statistics_gen import BatchedExecutor as BatchedStatisticsExecutor
 from pipeline.config import load_config
 from pipeline.dag import create_pipeline
 from pipeline.plan import Night
@@ -230,3 +236,57 @@ def test_transform_computes_no_statistics_of_its_own_unless_asked(repo):
     asked = config.with_overrides(**{"transform.statistics": True})
     transform = _components(asked)["Transform"]
     assert transform.exec_properties["disable_statistics"] == 0
+
+
+def _run_statistics_gen(executor, examples, tmp_path, name: str, **properties) -> dict[str, Any]:
+    statistics = standard_artifacts.ExampleStatistics()
+    statistics.uri = str(tmp_path / name)
+    options = {"stats_options_json": statistics_options(20).to_json(), **properties}
+    executor().Do({"examples": [examples]}, {"statistics": [statistics]}, options)
+    return {
+        "splits": json.loads(statistics.split_names),
+        "span": statistics.span,
+        "sample_rates": statistics.get_json_value_custom_property(SAMPLE_RATE_BY_SPLIT_PROPERTY_NAME),
+        **{
+            split: tfdv.load_stats_binary(
+                os.path.join(artifact_utils.get_split_uri([statistics], split), DEFAULT_FILE_NAME)
+            ).datasets[0]
+            for split in json.loads(statistics.split_names)
+        },
+    }
+
+
+def _rounded(dataset) -> dict[str, Any]:
+    """Each feature's statistics with its means and deviations to 9 digits: summed in another order."""
+    features = {}
+    for feature in dataset.features:
+        numeric = feature.num_stats
+        numeric.mean, numeric.std_dev = round(numeric.mean, 9), round(numeric.std_dev, 9)
+        features[feature.path.step[0]] = feature.SerializeToString(deterministic=True)
+    return features
+
+
+def test_batched_statistics_gen_describes_the_splits_as_tfx_does(tmp_path):
+    """Reading each file in batches instead of record by record: the same artifact, split names, span and
+    statistics (counts, uniques, top values, histograms) as TFX's StatisticsGen executor writes."""
+    _write(str(tmp_path / "input" / "span-1" / "a.gz"), EVENTS[:1000])
+    _write(str(tmp_path / "input" / "span-1" / "b.gz"), EVENTS[1000:])
+    _run_example_gen(BatchedExecutor, tmp_path, "examples", None)
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    examples.span = 20240105
+    ours = _run_statistics_gen(BatchedStatisticsExecutor, examples, tmp_path, "ours")
+    theirs = _run_statistics_gen(tfx_statistics_executor.Executor, examples, tmp_path, "tfx")
+    assert ours["splits"] == theirs["splits"] == ["train", "eval"]
+    assert ours["span"] == theirs["span"] == 20240105
+    assert ours["sample_rates"] == theirs["sample_rates"]
+    for split in ("train", "eval"):
+        assert ours[split].num_examples == theirs[split].num_examples > 0
+        assert _rounded(ours[split]) == _rounded(theirs[split]), split
+    assert ours["train"].num_examples + ours["eval"].num_examples == len(EVENTS)
+
+    only_train = _run_statistics_gen(
+        BatchedStatisticsExecutor, examples, tmp_path, "train-only", exclude_splits=json.dumps(["eval"])
+    )
+    assert only_train["splits"] == ["train"]
