@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 import tensorflow as tf
 from tfx.components import ImportExampleGen as _TfxImportExampleGen
 from tfx.components.example_gen import base_example_gen_executor, utils, write_split
@@ -45,9 +46,15 @@ from components import storage
 BATCH = 8192  # records decompressed per read: memory holds one batch per worker
 
 
-def compression(path: str) -> str:
+def _compression(path: str) -> str:
     """Beam's AUTO rule, which TFX's ImportExampleGen reads with: by the file's extension."""
     return {".gz": "GZIP", ".z": "ZLIB", ".deflate": "ZLIB"}.get(os.path.splitext(path)[1].lower(), "")
+
+
+def read_batches(path: str) -> Iterator[np.ndarray]:
+    """The file's serialized records, BATCH at a time, decompressed by its extension as Beam would."""
+    records = tf.data.TFRecordDataset(storage.use(path), compression_type=_compression(path))
+    return records.batch(BATCH).as_numpy_iterator()
 
 
 def shard_name(index: int, total: int) -> str:
@@ -78,7 +85,6 @@ class _SplitFile(beam.DoFn):
 
     def process(self, item: tuple[int, str]) -> Iterator[tuple[str, int]]:
         index, path = item
-        records = tf.data.TFRecordDataset(storage.use(path), compression_type=compression(path))
         writers = [
             tf.io.TFRecordWriter(
                 storage.use(os.path.join(self._split_uris[name], shard_name(index, self._files))), "GZIP"
@@ -87,7 +93,7 @@ class _SplitFile(beam.DoFn):
         ]
         counts = [0] * len(writers)
         try:
-            for batch in records.batch(BATCH).as_numpy_iterator():
+            for batch in read_batches(path):
                 for record in batch:
                     split = self._split_of(record)
                     writers[split].write(record)

@@ -11,8 +11,8 @@ computes the confusion matrices, the AUC and the thresholds that bless the model
 
 Calibration and the example count ask TFMA for that same histogram instead of running a per-example
 combiner of their own (TFMA's MeanLabel / MeanPrediction: 38% of the Evaluator's combiner time on make
-run's data; ExampleCount 4% of the Evaluator), and add its buckets up. TFMA de-duplicates computations by combiner name and keys, so every metric here shares
-one lean histogram per slice and model.
+run's data; ExampleCount 4% of the Evaluator), and add its buckets up. TFMA de-duplicates computations by
+combiner name and keys, so every metric here shares one lean histogram per slice and model.
 """
 
 from __future__ import annotations

@@ -36,31 +36,31 @@ from tfx.utils import io_utils, json_utils, stats_utils
 from tfx_bsl.coders import example_coder
 
 from components import storage
-from components.example_gen import BATCH, compression
+from components.example_gen import read_batches
 
 _SPEC = standard_component_specs
 
 
 class _DecodeFile(beam.DoFn):
-    """One gzipped shard in, Arrow record batches of up to BATCH examples out."""
+    """One shard in, Arrow record batches of up to example_gen.BATCH examples out."""
 
     def setup(self) -> None:
         self._decoder = example_coder.ExamplesToRecordBatchDecoder()
 
     def process(self, path: str) -> Iterator[pa.RecordBatch]:
-        records = tf.data.TFRecordDataset(storage.use(path), compression_type=compression(path))
-        for batch in records.batch(BATCH).as_numpy_iterator():
+        for batch in read_batches(path):
             yield self._decoder.DecodeBatch(list(batch))
 
 
-def _tfx_reads_it(input_dict: dict[str, list], exec_properties: dict[str, Any], examples) -> bool:
+def _tfx_reads_it(
+    input_dict: dict[str, list], exec_properties: dict[str, Any], examples, options: tfdv.StatsOptions
+) -> bool:
     """Whether the configuration asks for something only TFX's own executor does."""
-    options = exec_properties.get(_SPEC.STATS_OPTIONS_JSON_KEY)
     return bool(
         input_dict.get(_SPEC.SCHEMA_KEY)
         or exec_properties.get(_SPEC.SHARDED_STATS_OUTPUT_KEY)
         or json_utils.loads(exec_properties.get(_SPEC.SAMPLE_RATE_BY_SPLIT_KEY, "null"))
-        or (options and tfdv.StatsOptions.from_json(options).experimental_filter_read_paths)
+        or options.experimental_filter_read_paths
         or examples.has_custom_property(examples_utils.CUSTOM_SPLIT_PATTERN_PROPERTY_NAME)
         or examples_utils.get_payload_format(examples) != example_gen_pb2.FORMAT_TF_EXAMPLE
     )
@@ -71,7 +71,9 @@ class BatchedExecutor(stats_executor.Executor):
 
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]):
         examples = artifact_utils.get_single_instance(input_dict[_SPEC.EXAMPLES_KEY])
-        if _tfx_reads_it(input_dict, exec_properties, examples):
+        options_json = exec_properties.get(_SPEC.STATS_OPTIONS_JSON_KEY)
+        options = tfdv.StatsOptions.from_json(options_json) if options_json else tfdv.StatsOptions()
+        if _tfx_reads_it(input_dict, exec_properties, examples, options):
             return super().Do(input_dict, output_dict, exec_properties)
         self._log_startup(input_dict, output_dict, exec_properties)
         excluded = json_utils.loads(exec_properties.get(_SPEC.EXCLUDE_SPLITS_KEY, "null")) or []
@@ -88,8 +90,6 @@ class BatchedExecutor(stats_executor.Executor):
             logging.exception("StatisticsGen: no stats dashboard link")
             link = ""
         statistics.set_string_custom_property(stats_executor.STATS_DASHBOARD_LINK, link)
-        options_json = exec_properties.get(_SPEC.STATS_OPTIONS_JSON_KEY)
-        options = tfdv.StatsOptions.from_json(options_json) if options_json else tfdv.StatsOptions()
         statistics.set_json_value_custom_property(
             stats_executor.SAMPLE_RATE_BY_SPLIT_PROPERTY_NAME,
             json_utils.dumps({split: options.sample_rate or 1.0 for split in splits}),
