@@ -27,6 +27,7 @@ from components.serving_check import ServingCheck
 from components.serving_push import ServingPusher
 from components.span_window import SpanWindowStrategy
 from components.statistics_gen import StatisticsGen
+from components.transform import Transform
 from pipeline import nodes
 from pipeline.config import RecpipeConfig
 from pipeline.data.layout import SPAN_GLOB
@@ -136,7 +137,7 @@ def create_pipeline(config: RecpipeConfig, night: Night) -> tfx.dsl.Pipeline:
     window = _spans(list(night.train_spans or (night.span,)), nodes.TRAINING_WINDOW, example_gen, "examples")
 
     # Vocabularies, normalisation and buckets; the same graph is embedded in the served model.
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=window.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=TRANSFORM_FN,

@@ -103,3 +103,75 @@ def test_the_trainer_feeds_the_model_exactly_what_transform_computes(tmp_path):
     for name, values in got.items():
         np.testing.assert_allclose(values, want[name].reshape(-1), rtol=1e-6, err_msg=name)
     np.testing.assert_array_equal(labels, want[F.T_LABEL].reshape(-1))
+
+
+def _run_transform(executor, examples, repo, tmp_path, name: str) -> tft.TFTransformOutput:
+    """One Transform executor run as the pipeline configures it (materialize off, no statistics)."""
+    from tfx.types import standard_artifacts
+
+    from pipeline.config import load_config
+    from pipeline.dag import create_pipeline
+    from pipeline.plan import Night
+
+    config = load_config(repo / "configs" / "local.yaml")
+    node = next(c for c in create_pipeline(config, Night(span=20240101)).components if c.id == "Transform")
+    schema = standard_artifacts.Schema()
+    schema.uri = str(repo / "schema")
+    graph = standard_artifacts.TransformGraph()
+    graph.uri = str(tmp_path / name)
+    properties = {k: v for k, v in node.exec_properties.items() if v is not None}
+    executor().Do({"examples": [examples], "schema": [schema]}, {"transform_graph": [graph]}, properties)
+    return tft.TFTransformOutput(graph.uri)
+
+
+def test_batched_transform_analyses_the_splits_as_tfx_does(tmp_path, repo, monkeypatch):
+    """Reading each file in batches instead of record by record: the vocabularies, buckets and scaling TFX's
+    own Transform executor computes, from the same examples, read by the batched reader (not TFX's)."""
+    from tfx.components.transform import executor as tfx_transform_executor
+    from tfx.types import artifact_utils, standard_artifacts
+
+    from components import transform as batched
+
+    rows = [
+        _row(
+            f"u{(i * 7) % 23}",
+            f"i{(i * 5) % 31}",
+            device=("mobile", "tv", "desktop")[i % 3],
+            age=(None if i % 9 == 0 else 18 + i % 47),
+            position=i % 12,
+            hour=i % 24,
+            price=0.25 * (i % 97),
+            clicked=int(i % 4 == 0),
+        )
+        for i in range(1500)
+    ]
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    for split, part in (("train", rows[:1200]), ("eval", rows[1200:])):
+        folder = artifact_utils.get_split_uri([examples], split)
+        tf.io.gfile.makedirs(folder)
+        for shard, start in enumerate(range(0, len(part), 500)):  # several files per split
+            with tf.io.TFRecordWriter(f"{folder}/data_tfrecord-{shard:05d}-of-00003.gz", "GZIP") as writer:
+                for row in part[start : start + 500]:
+                    writer.write(to_example(row).SerializeToString())
+
+    reads = []
+    beam_source = batched.BatchedExampleRecord.BeamSource
+    monkeypatch.setattr(
+        batched.BatchedExampleRecord,
+        "BeamSource",
+        lambda self, batch_size=None: reads.append(self._file_pattern) or beam_source(self, batch_size),
+    )
+    ours = _run_transform(batched.BatchedExecutor, examples, repo, tmp_path, "ours")
+    assert reads, "the batched reader read the examples"
+    assert tfx_transform_executor.TransformProcessor is not batched._BatchedProcessor, "TFX's is back"
+    theirs = _run_transform(tfx_transform_executor.Executor, examples, repo, tmp_path, "tfx")
+
+    for name in F.VOCAB_FILES.values():
+        assert ours.vocabulary_by_name(name) == theirs.vocabulary_by_name(name), name
+    batch = tf.constant([to_example(r).SerializeToString() for r in rows[::7]])
+    want, got = transforming(theirs)(batch), transforming(ours)(batch)
+    assert set(got) == set(want)
+    for name in want:
+        np.testing.assert_allclose(got[name].numpy(), want[name].numpy(), rtol=1e-5, err_msg=name)
