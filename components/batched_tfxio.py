@@ -10,6 +10,7 @@ another order, nothing else differs.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -67,3 +68,31 @@ class BatchedExampleRecord(tf_example_record.TFExampleRecord):
             raw_record_column_name=self.raw_record_column_name,
             telemetry_descriptors=self.telemetry_descriptors,
         )
+
+
+def batched(tfxio):
+    """`tfxio` read through BatchedExampleRecord when it is tfx_bsl's TFExampleRecord (what TFX builds for a
+    tf.Example TFRecord split), with what TFX resolved for it: files, schema, raw record column, telemetry.
+    Any other TFXIO (another payload or file format) is returned as it is."""
+    if type(tfxio) is not tf_example_record.TFExampleRecord:
+        return tfxio
+    return BatchedExampleRecord(
+        file_pattern=tfxio._file_pattern,  # noqa: SLF001 - what TFX resolved from the artifact
+        schema=tfxio._schema,  # noqa: SLF001
+        raw_record_column_name=tfxio.raw_record_column_name,
+        telemetry_descriptors=tfxio.telemetry_descriptors,
+    )
+
+
+@contextlib.contextmanager
+def pointing(module, name: str, value) -> Iterator[None]:
+    """`module.name` is `value` for the length of the block, then what it was.
+
+    TFX's executors look up the class or helper that reads their examples by their module's name for it,
+    and take no other; components run one at a time in an executor's process."""
+    tfx_own = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, tfx_own)

@@ -16,40 +16,23 @@ from __future__ import annotations
 from tfx.components import Transform as _TfxTransform
 from tfx.components.transform import executor as transform_executor
 from tfx.dsl.components.base import executor_spec
-from tfx_bsl.tfxio import tf_example_record
 
-from components.batched_tfxio import BatchedExampleRecord
+from components.batched_tfxio import batched, pointing
 
 
 class _BatchedProcessor(transform_executor.TransformProcessor):
-    """TFX's TransformProcessor, reading tf.Example TFRecord splits through BatchedExampleRecord."""
+    """TFX's TransformProcessor, reading tf.Example TFRecord splits through BatchedExampleRecord (batched)."""
 
     def _CreateTFXIO(self, dataset, schema):  # noqa: N802 - TFX's hook
-        tfxio = super()._CreateTFXIO(dataset, schema)
-        if type(tfxio) is not tf_example_record.TFExampleRecord:
-            return tfxio
-        return BatchedExampleRecord(
-            file_pattern=tfxio._file_pattern,  # noqa: SLF001 - what TFX resolved from the artifact
-            schema=tfxio._schema,  # noqa: SLF001
-            raw_record_column_name=tfxio.raw_record_column_name,
-            telemetry_descriptors=tfxio.telemetry_descriptors,
-        )
+        return batched(super()._CreateTFXIO(dataset, schema))
 
 
 class BatchedExecutor(transform_executor.Executor):
-    """Transform's executor with _BatchedProcessor.
-
-    TFX's Do builds its TransformProcessor by the module's name for it and takes no other, so the name
-    points at ours for the length of the call (components run one at a time in an executor's process).
-    """
+    """Transform's executor with _BatchedProcessor (TFX's Do builds its TransformProcessor by name)."""
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:  # noqa: N802 - TFX's name
-        tfx_processor = transform_executor.TransformProcessor
-        transform_executor.TransformProcessor = _BatchedProcessor
-        try:
+        with pointing(transform_executor, "TransformProcessor", _BatchedProcessor):
             super().Do(input_dict, output_dict, exec_properties)
-        finally:
-            transform_executor.TransformProcessor = tfx_processor
 
 
 class Transform(_TfxTransform):

@@ -8,8 +8,10 @@ per example in its accumulator, by user, and scores each user at the end with TF
 users (those with a click; the others weigh 0 in TFMA too), the same DCG / ideal DCG at min(k, impressions),
 the same unweighted mean. TFMA still holds the thresholds, the baseline comparison and the blessing.
 
-One difference, on the device slices only (never gated): TFMA slices a user's merged list, so a user seen
-on two devices counts in both slices with all their impressions; here a slice holds its own impressions.
+Two differences from TFMA's own. Tied scores share their gains (`ndcg_at_k`), so the verdict does not depend
+on the order the examples were read in. And on the device slices only (never gated): TFMA slices a user's
+merged list, so a user seen on two devices counts in both slices with all their impressions; here a slice
+holds its own impressions.
 """
 
 from __future__ import annotations
@@ -31,17 +33,28 @@ Accumulator = dict[Any, list[tuple[float, float]]]
 
 
 def ndcg_at_k(rows: list[tuple[float, float]], k: int) -> float | None:
-    """TFMA's NDCG@k of one user's (prediction, gain) rows; None for a user with no positive gain, whom
-    TFMA weighs 0."""
+    """TFMA's NDCG@k of one user's (prediction, gain) rows, with ties shared; None for a user with no
+    positive gain, whom TFMA weighs 0.
+
+    TFMA ranks tied predictions in the order the rows arrive, and that order changes with how the
+    examples are read and how Beam merges partial results: the same night could score differently when
+    rerun. Here each run of tied predictions shares its gains evenly over the ranks it spans, the expected
+    DCG over every order of the tie (as scikit-learn's ndcg_score computes it); without ties it is TFMA's
+    number.
+    """
     predictions = np.array([p for p, _ in rows])
-    gains = np.array([g for _, g in rows])
+    gains = np.array([g for _, g in rows], dtype=np.float64)
     if gains.max() <= 0:
         return None
-    ranked = gains[np.argsort(predictions)[::-1]]
+    order = np.argsort(-predictions, kind="stable")
+    ranked, scores = gains[order], predictions[order]
     cut = min(k, len(rows))
-    discounts = np.log2(np.array(range(2, cut + 2)))
-    dcg = np.sum(ranked[:cut] / discounts)
-    ideal = np.sum(np.sort(gains)[::-1][:cut] / discounts)
+    discounts = np.zeros(len(rows))
+    discounts[:cut] = 1.0 / np.log2(np.arange(2, cut + 2))
+    starts = np.flatnonzero(np.r_[True, scores[1:] != scores[:-1]])  # first rank of each run of ties
+    sizes = np.diff(np.r_[starts, len(rows)])
+    dcg = np.sum(np.add.reduceat(ranked, starts) / sizes * np.add.reduceat(discounts, starts))
+    ideal = np.sum(np.sort(gains)[::-1] * discounts)
     return float(dcg / ideal) if ideal > 0 else 0.0
 
 

@@ -21,6 +21,7 @@ from components.anomaly_gate import AnomalyGate
 from components.drift_gate import DriftGate, statistics_options
 from components.eval_sample import EvalSample
 from components.evaluation import build_eval_config, evaluated_features
+from components.evaluator import Evaluator
 from components.example_gen import ImportExampleGen
 from components.feed_gate import FeedQualityGate
 from components.serving_check import ServingCheck
@@ -194,7 +195,7 @@ def create_pipeline(config: RecpipeConfig, night: Night) -> tfx.dsl.Pipeline:
         eval_sample.add_upstream_node(anomaly_gate)
         eval_sample.add_upstream_node(drift_gate)
         eval_examples, eval_schema = eval_sample.outputs["sampled"], eval_sample.outputs["evaluator_schema"]
-    evaluator = tfx.components.Evaluator(
+    evaluator = Evaluator(
         examples=eval_examples,
         example_splits=eval_splits,
         model=trainer.outputs["model"],

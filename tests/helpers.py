@@ -107,3 +107,17 @@ def serve_in_thread(handler_class) -> tuple[ThreadingHTTPServer, str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def spy_batched_reads(monkeypatch) -> list[list[str]]:
+    """The file patterns components/batched_tfxio.py's reader is asked to read, as they are asked."""
+    from components.batched_tfxio import BatchedExampleRecord
+
+    reads = []
+    beam_source = BatchedExampleRecord.BeamSource
+    monkeypatch.setattr(
+        BatchedExampleRecord,
+        "BeamSource",
+        lambda self, batch_size=None: reads.append(self._file_pattern) or beam_source(self, batch_size),
+    )
+    return reads

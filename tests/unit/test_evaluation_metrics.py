@@ -193,18 +193,22 @@ def test_a_label_tfma_would_refuse_is_still_refused():
         _run(_histogram_metrics(config), config, inputs)
 
 
-def _user_inputs(seed: int = 7) -> tuple[list[metric_types.StandardMetricInputs], list]:
-    """Impressions of 300 users (1-40 each, some with no click, some with tied scores), per example as
-    TFMA's per-example pass hands them to UserNDCG, and merged per user as its query pass hands them to
-    TFMA's NDCG."""
+def _user_inputs(
+    seed: int = 7, decimals: int | None = 2
+) -> tuple[list[metric_types.StandardMetricInputs], list]:
+    """Impressions of 300 users (1-40 each, some with no click; scores rounded to `decimals`, so 2 gives
+    many ties, None none), per example as TFMA's per-example pass hands them to UserNDCG, and merged per user as its
+    query pass hands them to TFMA's NDCG."""
     rng = np.random.default_rng(seed)
     per_example, per_user = [], []
     for u in range(300):
         n = int(rng.integers(1, 41))
         labels = (rng.random(n) < (0.0 if u % 10 == 0 else 0.2)).astype(np.int64)
+        logits = {m: 2 * labels - 1 + rng.normal(0, 1.2, n) for m in ("candidate", "baseline")}
+        scores = {m: 1 / (1 + np.exp(-x)) for m, x in logits.items()}
         scores = {
-            m: np.round(np.clip(0.3 + 0.3 * labels + rng.normal(0, 0.2, n), 0, 1), 2).astype(np.float32)
-            for m in ("candidate", "baseline")
+            m: (s if decimals is None else np.round(s, decimals)).astype(np.float32)
+            for m, s in scores.items()
         }
         user = np.array([f"u{u}".encode()] * n, dtype=object)
 
@@ -223,9 +227,11 @@ def _user_inputs(seed: int = 7) -> tuple[list[metric_types.StandardMetricInputs]
 
 def test_ndcg_equals_tfma_query_ndcg_for_candidate_and_baseline():
     """The gate's NDCG computed per example by user equals TFMA's NDCG over each user's merged impressions:
-    users without a click left out, lists shorter than k, ties, both models."""
+    users without a click left out, lists shorter than k, both models (scores without ties)."""
     config = _two_model_config()
-    per_example, per_user = _user_inputs()
+    per_example, per_user = _user_inputs(decimals=None)
+    scores = [e.prediction["candidate"][OUTPUT_KEY] for e in per_user]
+    assert all(len(set(s)) == len(s) for s in scores), "no user has two equal scores"
     ours = _results(_ndcg_metric(config), config, per_example)
     tfma_spec = tfma.MetricsSpec(
         query_key="user_id",
@@ -245,6 +251,31 @@ def test_ndcg_equals_tfma_query_ndcg_for_candidate_and_baseline():
     assert set(tfma_ndcg) == set(ndcg)
     for model, value in tfma_ndcg.items():
         assert ndcg[model] == pytest.approx(value, rel=1e-12)
+
+
+def test_ndcg_shares_tied_scores_whatever_order_the_examples_arrive_in():
+    """TFMA ranks tied scores in arrival order, which varies with the reader and Beam's merging. The gate's
+    NDCG gives each tie its expected DCG over every order (scikit-learn's tie-aware ndcg_score), and the
+    same figure for the examples in another order."""
+    from sklearn.metrics import ndcg_score
+
+    config = _two_model_config()
+    per_example, per_user = _user_inputs()
+    in_order = _by_model(_results(_ndcg_metric(config), config, per_example), "ndcg")
+    shuffled = [per_example[i] for i in np.random.default_rng(1).permutation(len(per_example))]
+    reordered = _by_model(_results(_ndcg_metric(config), config, shuffled), "ndcg")
+    assert reordered == pytest.approx(in_order, rel=1e-12)  # the mean over users, summed in another order
+    ties = 0
+    for model in ("candidate", "baseline"):
+        per_user_ndcg = []
+        for user in per_user:
+            gains, scores = user.label[model], user.prediction[model][OUTPUT_KEY]
+            ties += len(set(scores)) < len(scores)
+            if gains.max() > 0:
+                k = min(10, len(gains))
+                per_user_ndcg.append(ndcg_score([gains], [scores], k=k) if len(gains) > 1 else 1.0)
+        assert in_order[model] == pytest.approx(np.mean(per_user_ndcg), rel=1e-12)
+    assert ties > 100, "the examples hold ties"
 
 
 def test_ndcg_names_the_feature_an_example_lacks():

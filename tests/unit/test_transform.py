@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from helpers import columns, transform_in_memory
+from helpers import columns, spy_batched_reads, transform_in_memory
 
 from components.model import features as F
 from components.model.training import dataset, transforming
@@ -131,7 +131,6 @@ def test_batched_transform_analyses_the_splits_as_tfx_does(tmp_path, repo, monke
     from tfx.types import artifact_utils, standard_artifacts
 
     from components import transform as batched
-    from components.batched_tfxio import BatchedExampleRecord
 
     rows = [
         _row(
@@ -157,13 +156,7 @@ def test_batched_transform_analyses_the_splits_as_tfx_does(tmp_path, repo, monke
                 for row in part[start : start + 500]:
                     writer.write(to_example(row).SerializeToString())
 
-    reads = []
-    beam_source = BatchedExampleRecord.BeamSource
-    monkeypatch.setattr(
-        BatchedExampleRecord,
-        "BeamSource",
-        lambda self, batch_size=None: reads.append(self._file_pattern) or beam_source(self, batch_size),
-    )
+    reads = spy_batched_reads(monkeypatch)
     ours = _run_transform(batched.BatchedExecutor, examples, repo, tmp_path, "ours")
     assert reads, "the batched reader read the examples"
     assert tfx_transform_executor.TransformProcessor is not batched._BatchedProcessor, "TFX's is back"
