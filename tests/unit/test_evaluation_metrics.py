@@ -197,8 +197,8 @@ def _user_inputs(
     seed: int = 7, decimals: int | None = 2
 ) -> tuple[list[metric_types.StandardMetricInputs], list]:
     """Impressions of 300 users (1-40 each, some with no click; scores rounded to `decimals`, so 2 gives
-    many ties, None none), per example as TFMA's per-example pass hands them to UserNDCG, and merged per user as its
-    query pass hands them to TFMA's NDCG."""
+    many ties, None none), per example as TFMA's per-example pass hands them to UserNDCG, and merged per
+    user as its query pass hands them to TFMA's NDCG."""
     rng = np.random.default_rng(seed)
     per_example, per_user = [], []
     for u in range(300):

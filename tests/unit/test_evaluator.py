@@ -40,10 +40,11 @@ def _saved_model(path: str, informed: bool) -> str:
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def score(self, examples):
             spec = {
-                name: tf.io.FixedLenFeature([], dtype)
-                for name, dtype in ((F.USER_ID, tf.string), (F.ITEM_ID, tf.string), (F.EVENT_TS, tf.int64))
+                F.USER_ID: tf.io.FixedLenFeature([], tf.string),
+                F.ITEM_ID: tf.io.FixedLenFeature([], tf.string),
+                F.EVENT_TS: tf.io.FixedLenFeature([], tf.int64),
+                F.POSITION: tf.io.FixedLenFeature([], tf.int64),
             }
-            spec[F.POSITION] = tf.io.FixedLenFeature([], tf.int64)
             parsed = tf.io.parse_example(examples, spec)
             user = tf.strings.to_number(tf.strings.regex_replace(parsed[F.USER_ID], "u", ""), tf.int64)
             item = tf.strings.to_number(tf.strings.regex_replace(parsed[F.ITEM_ID], "i", ""), tf.int64)
