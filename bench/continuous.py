@@ -47,9 +47,10 @@ class WarmSettings:
 # window's data, while the Evaluator (capped at evaluation.max_examples), imports and checks stay fixed.
 LARGE_DAYS = WarmSettings(events_per_day=300_000, users=20_000, items=5_000)
 LARGE_DAYS_TITLE = "### The same nights at 300,000 events a day"
-# And at a production day's volume (`--only warm-volume`, about 40 minutes here, two timed pairs): the 7-day full retrain
-# reads 7,000,000 events, the warm night one day of them; the Evaluator (capped), imports and checks stay
-# as they were at 300,000 and only StatisticsGen, over the newest day, grows with it in both nights.
+# And at a production day's volume (`--only warm-volume`, about 40 minutes here, two timed pairs): the
+# 7-day full retrain reads 7,000,000 events, the warm night one day of them; the Evaluator (capped), imports
+# and checks stay as they were at 300,000 and only StatisticsGen, over the newest day, grows with it in both
+# nights.
 MILLION_DAYS = WarmSettings(events_per_day=1_000_000, users=20_000, items=5_000, timed_pairs=2)
 MILLION_DAYS_TITLE = "## Warm start vs full retrain at 1,000,000 events a day (issue 18)"
 
@@ -133,15 +134,14 @@ def render_warm_start(
     learn = (nodes.TRANSFORM, nodes.TRAINER)
     warm_learn = sum(n.record.node_seconds.get(k, 0) for n in warms for k in learn)
     full_learn = sum(n.record.node_seconds.get(k, 0) for n in fulls for k in learn)
-    pairs = ""
+    pairs = again = ""
     if len(warms) > 1:
         each = ", ".join(f"{w.run.seconds / f.run.seconds:.2f}" for w, f in zip(warms, fulls, strict=True))
         pairs = f" over {len(warms)} runs of each (pair by pair: {each})"
-    again = (
-        f"; then {len(warms) - 1} more time(s) from scratch and warm-started, in that order, for the timing"
-        if len(warms) > 1
-        else ""
-    )
+        again = (
+            f"; then {len(warms) - 1} more time(s) from scratch and warm-started, in that order, "
+            "for the timing"
+        )
     rows = [
         "| night | trained on | epochs | wall s | Transform+Trainer s | Evaluator s | AUC | NDCG@10 |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -168,14 +168,15 @@ def render_warm_start(
             title,
             "",
             f"{s.days} synthetic days x {s.events_per_day:,} events ({s.users:,} users, {s.items:,} items, seed "
-            f"{s.seed}), `{CONFIG}`. Day {s.days} is run with caches off (every component runs): warm-started "
-            f"from the model the first night served, and from scratch on the 7-day window{again}. Wall = the "
+            f"{s.seed}), `{CONFIG}`. Day {s.days} is run with caches off (every component runs): "
+            f"warm-started from the model the first night served, and from scratch on the 7-day "
+            f"window{again}. Wall = the "
             "`recpipe run` process, start to exit.",
             "",
             *rows,
             "",
-            f"- Wall-time ratio warm / full{pairs}: **{ratio:.2f}** (goal <= 0.3: {verdict}); Transform+Trainer only: "
-            f"{warm_learn / full_learn:.2f}.",
+            f"- Wall-time ratio warm / full{pairs}: **{ratio:.2f}** (goal <= 0.3: {verdict}); "
+            f"Transform+Trainer only: {warm_learn / full_learn:.2f}.",
             f"- Quality of the warm-started model relative to the full retrain: AUC {d_auc:+.2%}, NDCG@10 "
             f"{d_ndcg:+.2%} (goal within 1%: {quality}).",
             "- What does not shrink with warm start: the Evaluator scores the newest span (at most "
