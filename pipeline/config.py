@@ -244,8 +244,13 @@ class TrainerConfig(_Strict):
     impression_weight: float = Field(
         1.0,
         ge=0,
-        description="Weight of a logged non-click impression in the log loss; a click weighs 1 and so does "
-        "each sampled negative.",
+        description="Weight of a logged non-click impression in the log loss; each sampled negative weighs 1.",
+    )
+    click_weight: float = Field(
+        1.0,
+        ge=0,
+        description="Weight of a click in the log loss on logged rows. With a ranking loss over sampled "
+        "negatives, 0 trains a click by the ranking term alone (for logs of clicks only, e.g. MovieLens).",
     )
 
     recommend_by: Literal["expected_clicks", "click_probability"] = Field(
@@ -260,6 +265,11 @@ class TrainerConfig(_Strict):
         if self.loss != "logloss" and self.negatives < 1:
             raise ValueError(
                 f"trainer.loss {self.loss} ranks each click against sampled negatives: set negatives >= 1"
+            )
+        if self.loss == "logloss" and self.click_weight == 0:
+            raise ValueError(
+                "trainer.click_weight 0 leaves trainer.loss logloss no term that scores a click up: "
+                "raise click_weight, or choose loss bpr or softmax"
             )
         return self
 

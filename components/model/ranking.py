@@ -2,8 +2,11 @@
 loss (pairwise BPR, or a sampled softmax) of each click against its sampled negatives.
 
 Every objective keeps the pointwise log loss on the logged impressions, so the served probability stays
-tied to what users were shown: a click weighs 1, a logged non-click trainer.impression_weight, and the
-sampled negatives of a click count on top (1 each for logloss, one ranking term for bpr and softmax). The trained and exported model is the plain NeuMF: this wrapper only changes how it learns.
+tied to what users were shown: a click weighs trainer.click_weight, a logged non-click
+trainer.impression_weight, and the sampled negatives of a click count on top (1 each for logloss, one
+ranking term for bpr and softmax). A log of clicks alone (MovieLens) has no non-click to weigh a click's
+log loss against: there it only lifts every clicked item, and popular ones most, so a ranking loss
+trains better without it (click_weight 0; docs/bench/quality-notes.md). The trained and exported model is the plain NeuMF: this wrapper only changes how it learns.
 """
 
 from __future__ import annotations
@@ -19,11 +22,20 @@ from components.model.negatives import ITEM_SIDE
 class SampledNegativesTrainer(keras.Model):
     """Fits `model` on batches that carry sampled negatives (components/model/negatives.py)."""
 
-    def __init__(self, model: keras.Model, loss: str, impression_weight: float, params: ModelParams):
+    def __init__(
+        self,
+        model: keras.Model,
+        loss: str,
+        params: ModelParams,
+        *,
+        click_weight: float,
+        impression_weight: float,
+    ):
         super().__init__(name="neumf_trainer")
         self.neumf = model
         self.logit = keras.Model(model.input, model.get_layer(LOGIT_LAYER).output)
         self.loss_name = loss
+        self.click_weight = click_weight
         self.impression_weight = impression_weight
         self.objective = keras.metrics.Mean(name="loss")
         self.compile(
@@ -48,9 +60,9 @@ class SampledNegativesTrainer(keras.Model):
         return tf.reshape(self.logit(rows, training=True), [-1, negatives])
 
     def objective_terms(self, logits: tf.Tensor, negative_logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        """Per row: the log loss on the logged impression (a click weighs 1, a logged non-click
+        """Per row: the log loss on the logged impression (a click weighs click_weight, a logged non-click
         impression_weight), plus the click's loss against its sampled negatives."""
-        weight = labels + (1.0 - labels) * self.impression_weight
+        weight = labels * self.click_weight + (1.0 - labels) * self.impression_weight
         impression = weight * tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
         if self.loss_name == "logloss":
             ranked = tf.reduce_sum(tf.nn.softplus(negative_logits), axis=1)  # log loss of label 0 each

@@ -323,7 +323,11 @@ def train(job: TrainJob) -> dict[str, float]:
         fitted = model
         if negatives:
             fitted = SampledNegativesTrainer(
-                model, cfg["loss"], float(cfg["impression_weight"]), model_params(cfg)
+                model,
+                cfg["loss"],
+                model_params(cfg),
+                click_weight=float(cfg["click_weight"]),
+                impression_weight=float(cfg["impression_weight"]),
             )
         build_optimizer_slots(fitted)
 

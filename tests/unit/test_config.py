@@ -65,3 +65,14 @@ def test_a_ranking_loss_without_sampled_negatives_is_refused_with_the_fix(repo):
     ):
         config.with_overrides(**{"trainer.loss": "bpr"})
     assert config.with_overrides(**{"trainer.loss": "bpr", "trainer.negatives": 4}).trainer.negatives == 4
+
+
+def test_a_log_loss_that_weighs_clicks_zero_is_refused_with_the_fix(repo):
+    """Log loss with click_weight 0 would only ever push scores down: nothing teaches what a click is."""
+    from pipeline.config import ConfigError, load_config
+
+    config = load_config(repo / "configs" / "local.yaml")
+    with pytest.raises((ConfigError, ValueError), match="click_weight 0 leaves trainer.loss logloss"):
+        config.with_overrides(**{"trainer.click_weight": 0})
+    ranking = {"trainer.loss": "softmax", "trainer.negatives": 4, "trainer.click_weight": 0}
+    assert config.with_overrides(**ranking).trainer.click_weight == 0

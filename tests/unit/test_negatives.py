@@ -76,25 +76,27 @@ def test_popularity_sampling_draws_popular_items_more_often():
     assert draws["uniform"] < 0.05 < 0.5 < draws["popularity"]
 
 
-def _trainer(loss: str, impression_weight: float = 1.0) -> SampledNegativesTrainer:
+def _trainer(loss: str, impression_weight: float = 1.0, click_weight: float = 1.0) -> SampledNegativesTrainer:
     shape = ModelShape(
         users=USERS, items=ITEMS, devices=2, categories=7, age_buckets=2, position_buckets=2, hour_buckets=2
     )
     params = model_params(
         gmf_dim=8, mlp_dim=8, mlp_layers=[16, 8], l2=0.0, learning_rate=0.01, steps_per_execution=1
     )
-    return SampledNegativesTrainer(build_neumf(shape, params), loss, impression_weight, params)
+    return SampledNegativesTrainer(
+        build_neumf(shape, params), loss, params, click_weight=click_weight, impression_weight=impression_weight
+    )
 
 
 @pytest.mark.parametrize("loss", ["logloss", "bpr", "softmax"])
 def test_the_objectives_by_hand(loss):
-    trainer = _trainer(loss, impression_weight=0.5)
+    trainer = _trainer(loss, impression_weight=0.5, click_weight=0.25)
     logits = tf.constant([2.0, -1.0])
     negatives = tf.constant([[0.0, 1.0], [3.0, 3.0]])
     labels = tf.constant([1.0, 0.0])
     terms = trainer.objective_terms(logits, negatives, labels).numpy()
     softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
-    impression = np.array([softplus(-2.0), 0.5 * softplus(-1.0)])  # a click weighs 1, a non-click 0.5
+    impression = np.array([0.25 * softplus(-2.0), 0.5 * softplus(-1.0)])  # a click weighs 0.25, a non-click 0.5
     ranked = {
         "logloss": softplus(0.0) + softplus(1.0),
         "bpr": (softplus(0.0 - 2.0) + softplus(1.0 - 2.0)) / 2,
@@ -104,14 +106,16 @@ def test_the_objectives_by_hand(loss):
     assert np.allclose(terms, impression + np.array([ranked, 0.0]), atol=1e-5)
 
 
-@pytest.mark.parametrize("loss", ["logloss", "bpr", "softmax"])
-def test_training_with_sampled_negatives_ranks_each_users_items_first(loss):
+@pytest.mark.parametrize(
+    ("loss", "click_weight"), [("logloss", 1.0), ("bpr", 1.0), ("softmax", 1.0), ("softmax", 0.0)]
+)
+def test_training_with_sampled_negatives_ranks_each_users_items_first(loss, click_weight):
     """Users click only items of their own residue class; after training, each user's clicked class
     outranks the other items."""
     tf.keras.utils.set_random_seed(0)
     catalogue = read_catalogue(_dataset(4000), ITEMS)
     clicks_only = _dataset(4000).unbatch().filter(lambda f, y: y > 0).batch(64).cache()
-    trainer = _trainer(loss)
+    trainer = _trainer(loss, click_weight=click_weight)
     trainer.fit(with_negatives(clicks_only, catalogue, 4, "uniform", 0.0, seed=3), epochs=15, verbose=0)
     users = np.repeat(np.arange(USERS), ITEMS)
     items = np.tile(np.arange(ITEMS), USERS)
