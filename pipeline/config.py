@@ -244,13 +244,15 @@ class TrainerConfig(_Strict):
     impression_weight: float = Field(
         1.0,
         ge=0,
-        description="Weight of a logged non-click impression in the log loss; each sampled negative weighs 1.",
+        description="Weight of a logged non-click impression in the log loss; each sampled negative weighs 1. "
+        "Acts only with negatives >= 1: without them the trainer fits the plain log loss.",
     )
     click_weight: float = Field(
         1.0,
         ge=0,
         description="Weight of a click in the log loss on logged rows. With a ranking loss over sampled "
-        "negatives, 0 trains a click by the ranking term alone (for logs of clicks only, e.g. MovieLens).",
+        "negatives, 0 trains a click by the ranking term alone (for logs of clicks only, e.g. MovieLens). "
+        "Acts only with negatives >= 1, as impression_weight.",
     )
 
     recommend_by: Literal["expected_clicks", "click_probability"] = Field(
@@ -261,7 +263,7 @@ class TrainerConfig(_Strict):
     )
 
     @model_validator(mode="after")
-    def _ranking_needs_negatives(self) -> TrainerConfig:
+    def _loss_settings_agree(self) -> TrainerConfig:
         if self.loss != "logloss" and self.negatives < 1:
             raise ValueError(
                 f"trainer.loss {self.loss} ranks each click against sampled negatives: set negatives >= 1"

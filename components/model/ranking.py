@@ -6,7 +6,8 @@ tied to what users were shown: a click weighs trainer.click_weight, a logged non
 trainer.impression_weight, and the sampled negatives of a click count on top (1 each for logloss, one
 ranking term for bpr and softmax). A log of clicks alone (MovieLens) has no non-click to weigh a click's
 log loss against: there it only lifts every clicked item, and popular ones most, so a ranking loss
-trains better without it (click_weight 0; docs/bench/quality-notes.md). The trained and exported model is the plain NeuMF: this wrapper only changes how it learns.
+trains better without it (click_weight 0; docs/bench/quality-notes.md). The trained and exported model
+is the plain NeuMF: this wrapper only changes how it learns.
 """
 
 from __future__ import annotations
