@@ -245,14 +245,15 @@ class TrainerConfig(_Strict):
         1.0,
         ge=0,
         description="Weight of a logged non-click impression in the log loss; each sampled negative weighs 1. "
-        "Acts only with negatives >= 1: without them the trainer fits the plain log loss.",
+        "Acts only with negatives >= 1 (without them the trainer fits the plain log loss), so it is refused "
+        "with negatives 0.",
     )
     click_weight: float = Field(
         1.0,
         ge=0,
         description="Weight of a click in the log loss on logged rows. With a ranking loss over sampled "
         "negatives, 0 trains a click by the ranking term alone (for logs of clicks only, e.g. MovieLens). "
-        "Acts only with negatives >= 1, as impression_weight.",
+        "Acts only with negatives >= 1 and is refused without them, as impression_weight.",
     )
 
     recommend_by: Literal["expected_clicks", "click_probability"] = Field(
@@ -267,6 +268,14 @@ class TrainerConfig(_Strict):
         if self.loss != "logloss" and self.negatives < 1:
             raise ValueError(
                 f"trainer.loss {self.loss} ranks each click against sampled negatives: set negatives >= 1"
+            )
+        weights = {"click_weight": self.click_weight, "impression_weight": self.impression_weight}
+        weighed = {name: value for name, value in weights.items() if value != 1.0}
+        if weighed and self.negatives < 1:
+            settings = ", ".join(f"trainer.{name} {value:g}" for name, value in weighed.items())
+            raise ValueError(
+                f"{settings} would be ignored: the weights apply only when the trainer samples negatives, "
+                "and trainer.negatives is 0. Set negatives >= 1, or leave the weights at 1"
             )
         if self.loss == "logloss" and self.click_weight == 0:
             raise ValueError(

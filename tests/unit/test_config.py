@@ -1,6 +1,7 @@
 """The config schema: defaults, validation errors that name the key, shipped configs load."""
 
 import pytest
+import yaml
 
 from pipeline.config import ConfigError, RecpipeConfig, load_config
 
@@ -73,6 +74,25 @@ def test_a_log_loss_that_weighs_clicks_zero_is_refused_with_the_fix(repo):
 
     config = load_config(repo / "configs" / "local.yaml")
     with pytest.raises((ConfigError, ValueError), match="click_weight 0 leaves trainer.loss logloss"):
-        config.with_overrides(**{"trainer.click_weight": 0})
+        config.with_overrides(**{"trainer.negatives": 4, "trainer.click_weight": 0})
     ranking = {"trainer.loss": "softmax", "trainer.negatives": 4, "trainer.click_weight": 0}
     assert config.with_overrides(**ranking).trainer.click_weight == 0
+
+
+@pytest.mark.parametrize("setting", ["click_weight", "impression_weight"])
+def test_a_loss_weight_that_nothing_would_apply_is_refused_naming_the_file(repo, tmp_path, setting):
+    """Without sampled negatives the trainer fits the plain log loss, so a weight set in the file would be
+    silently ignored: the user is told which file and setting, and the fix."""
+    raw = yaml.safe_load((repo / "configs" / "local.yaml").read_text())
+    raw["trainer"] = {**raw.get("trainer", {}), "negatives": 0, setting: 0.5}
+    path = tmp_path / "weights.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    message = str(refused.value)
+    assert str(path) in message or path.name in message
+    assert f"trainer.{setting} 0.5 would be ignored" in message
+    assert "Set negatives >= 1, or leave the weights at 1" in message
+    raw["trainer"]["negatives"] = 4
+    path.write_text(yaml.safe_dump(raw))
+    assert getattr(load_config(path).trainer, setting) == 0.5
