@@ -20,6 +20,10 @@ NEG_ITEM = "neg_item_idx"
 NEG_CATEGORY = "neg_category_idx"
 NEG_PRICE = "neg_price_z"
 ITEM_SIDE = {F.T_ITEM: NEG_ITEM, F.T_CATEGORY: NEG_CATEGORY, F.T_PRICE: NEG_PRICE}
+# Log-probability that one draw is the row's own item ([batch]) and each sampled item ([batch, negatives]):
+# what a sampled softmax subtracts from each logit so that frequent draws are not mistaken for bad items.
+LOG_Q = "sampling_log_q"
+NEG_LOG_Q = "neg_sampling_log_q"
 
 
 @dataclass(frozen=True)
@@ -71,12 +75,16 @@ def sampling_logits(catalogue: Catalogue, how: str, alpha: float) -> np.ndarray:
 def with_negatives(
     dataset: tf.data.Dataset, catalogue: Catalogue, negatives: int, how: str, alpha: float, seed: int
 ) -> tf.data.Dataset:
-    """Add NEG_ITEM / NEG_CATEGORY / NEG_PRICE, each [batch, negatives], to every batch's features.
+    """Add NEG_ITEM / NEG_CATEGORY / NEG_PRICE / NEG_LOG_Q, each [batch, negatives], and LOG_Q ([batch]) to
+    every batch's features.
 
     Each batch draws with its own seed from a random stream that is re-randomized every iteration: a plain
     random op under a global seed (the trainer sets one) would draw the same items every epoch.
     """
     logits = tf.constant(sampling_logits(catalogue, how, alpha))[None, :]
+    log_q = tf.nn.log_softmax(logits[0])
+    # An item past the vocabulary (OOV) is never drawn; it counts as a never-clicked item does.
+    oov_log_q = -tf.reduce_logsumexp(logits)
     category = tf.constant(catalogue.category)
     price = tf.constant(catalogue.price)
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
@@ -96,7 +104,15 @@ def with_negatives(
             NEG_ITEM: items,
             NEG_CATEGORY: tf.gather(category, items),
             NEG_PRICE: tf.gather(price, items),
+            NEG_LOG_Q: tf.gather(log_q, items),
+            LOG_Q: _log_q_of(features[F.T_ITEM], log_q, oov_log_q),
         }
         return features, label
 
     return tf.data.Dataset.zip((dataset, seeds)).map(add, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _log_q_of(items: tf.Tensor, log_q: tf.Tensor, oov_log_q: tf.Tensor) -> tf.Tensor:
+    items = tf.reshape(tf.cast(items, tf.int64), [-1])
+    known = items < tf.size(log_q, out_type=tf.int64)
+    return tf.where(known, tf.gather(log_q, tf.where(known, items, 0)), oov_log_q)

@@ -17,7 +17,7 @@ import tf_keras as keras
 
 from components.model import features as F
 from components.model.model import INPUT_FEATURES, LOGIT_LAYER, ModelParams
-from components.model.negatives import ITEM_SIDE
+from components.model.negatives import ITEM_SIDE, LOG_Q, NEG_LOG_Q
 
 
 class SampledNegativesTrainer(keras.Model):
@@ -60,9 +60,22 @@ class SampledNegativesTrainer(keras.Model):
         }
         return tf.reshape(self.logit(rows, training=True), [-1, negatives])
 
-    def objective_terms(self, logits: tf.Tensor, negative_logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    def objective_terms(
+        self,
+        logits: tf.Tensor,
+        negative_logits: tf.Tensor,
+        labels: tf.Tensor,
+        log_q: tf.Tensor | float = 0.0,
+        negative_log_q: tf.Tensor | float = 0.0,
+    ) -> tf.Tensor:
         """Per row: the log loss on the logged impression (a click weighs click_weight, a logged non-click
-        impression_weight), plus the click's loss against its sampled negatives."""
+        impression_weight), plus the click's loss against its sampled negatives.
+
+        The softmax subtracts from each logit the log-probability of drawing its item (`log_q`, the logQ
+        correction of a sampled softmax), so it estimates the softmax over the whole catalogue however the
+        negatives were drawn: without it, popularity sampling would teach the model to score popular items
+        down for being drawn often. Under uniform sampling the correction is one constant and changes
+        nothing."""
         weight = labels * self.click_weight + (1.0 - labels) * self.impression_weight
         impression = weight * tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
         if self.loss_name == "logloss":
@@ -70,7 +83,8 @@ class SampledNegativesTrainer(keras.Model):
         elif self.loss_name == "bpr":
             ranked = tf.reduce_mean(tf.nn.softplus(negative_logits - logits[:, None]), axis=1)
         else:  # softmax over the click and its negatives, the click the right answer
-            ranked = tf.reduce_logsumexp(tf.concat([logits[:, None], negative_logits], 1), axis=1) - logits
+            click, drawn = logits - log_q, negative_logits - negative_log_q
+            ranked = tf.reduce_logsumexp(tf.concat([click[:, None], drawn], 1), axis=1) - click
         return impression + labels * ranked
 
     def train_step(self, data):
@@ -79,7 +93,8 @@ class SampledNegativesTrainer(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             logits = tf.reshape(self.logit({k: features[k] for k in INPUT_FEATURES}, training=True), [-1])
-            terms = self.objective_terms(logits, self._negative_logits(features), labels)
+            negative_logits = self._negative_logits(features)
+            terms = self.objective_terms(logits, negative_logits, labels, features[LOG_Q], features[NEG_LOG_Q])
             # Mean over the global batch (gradients are summed across replicas), plus the L2 penalty.
             loss = tf.reduce_sum(terms) / tf.cast(tf.size(labels) * replicas, tf.float32)
             if self.neumf.losses:

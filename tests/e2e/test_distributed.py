@@ -79,6 +79,22 @@ def test_one_and_two_workers_reach_the_same_auc(two_worker_night):
     assert abs(aucs[1] - aucs[2]) <= 0.01
 
 
+def test_sampled_negatives_under_a_softmax_train_as_well_on_two_workers_as_on_one(two_worker_night):
+    """Each worker draws its own shard's negatives (by popularity, so the softmax's logQ correction is not a
+    constant) inside the strategy's input pipeline; the two reach the AUC one worker reaches."""
+    config, tmp, _ = two_worker_night
+    ranking = {"negatives": 8, "loss": "softmax", "negative_sampling": "popularity"}
+    aucs = {}
+    for workers in (1, 2):
+        job = _job(config, tmp, f"negatives-{workers}", **ranking)
+        launch_local(job, workers, max_restarts=0)
+        aucs[workers] = json.loads((Path(job.model_run_dir) / METRICS_FILE).read_text())["auc"]
+        model = InProcessModel(job.serving_model_dir)
+        assert len(recommend(model, "u1", k=3, device="mobile")) == 3
+    print(f"sampled negatives: AUC 1 worker {aucs[1]:.4f}, 2 workers {aucs[2]:.4f}")
+    assert min(aucs.values()) > 0.6 and abs(aucs[1] - aucs[2]) <= 0.01
+
+
 def test_a_killed_worker_is_restarted_and_training_resumes_from_backup(two_worker_night, capfd):
     config, tmp, _ = two_worker_night
     job = _job(config, tmp, "sigkill", epochs=40)

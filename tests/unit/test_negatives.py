@@ -10,7 +10,15 @@ from helpers import model_params
 
 from components.model import features as F
 from components.model.model import INPUT_FEATURES, ModelShape, build_neumf
-from components.model.negatives import NEG_CATEGORY, NEG_ITEM, NEG_PRICE, read_catalogue, with_negatives
+from components.model.negatives import (
+    LOG_Q,
+    NEG_CATEGORY,
+    NEG_ITEM,
+    NEG_LOG_Q,
+    NEG_PRICE,
+    read_catalogue,
+    with_negatives,
+)
 from components.model.ranking import SampledNegativesTrainer
 
 ITEMS, USERS = 50, 40
@@ -74,6 +82,37 @@ def test_popularity_sampling_draws_popular_items_more_often():
         features, _ = next(iter(with_negatives(_dataset(), catalogue, 50, how, 1.0, seed=2)))
         draws[how] = (features[NEG_ITEM].numpy() == 3).mean()
     assert draws["uniform"] < 0.05 < 0.5 < draws["popularity"]
+
+
+def test_each_row_carries_the_probability_of_drawing_its_item_and_each_negative():
+    """What the sampled softmax's logQ correction subtracts: under popularity sampling a popular item's
+    draw probability is its share of (clicks + 1) ** alpha; uniform sampling gives every item 1 / size."""
+    catalogue = read_catalogue(_dataset(), ITEMS)
+    catalogue.clicks[:] = 0
+    catalogue.clicks[3] = 99
+    features, _ = next(iter(with_negatives(_dataset(), catalogue, 20, "popularity", 1.0, seed=2)))
+    q = np.exp(features[NEG_LOG_Q].numpy())
+    share = np.where(features[NEG_ITEM].numpy() == 3, 100.0, 1.0) / (100.0 + ITEMS - 1)
+    assert np.allclose(q, share, rtol=1e-4)
+    own = np.where(features[F.T_ITEM].numpy() == 3, 100.0, 1.0) / (100.0 + ITEMS - 1)
+    assert np.allclose(np.exp(features[LOG_Q].numpy()), own, rtol=1e-4)
+    features, _ = next(iter(with_negatives(_dataset(), catalogue, 20, "uniform", 1.0, seed=2)))
+    assert np.allclose(features[NEG_LOG_Q].numpy(), -np.log(ITEMS)) and np.allclose(features[LOG_Q], -np.log(ITEMS))
+
+
+def test_the_sampled_softmax_corrects_each_logit_by_its_draw_probability():
+    """A popular negative drawn often must not count as more evidence against it than a rare one."""
+    trainer = _trainer("softmax", click_weight=0.0)
+    logits, negatives, labels = tf.constant([2.0]), tf.constant([[0.0, 1.0]]), tf.constant([1.0])
+    log_q = tf.constant([np.log(0.1)], tf.float32)
+    negative_log_q = tf.constant([[np.log(0.5), np.log(0.01)]], tf.float32)
+    terms = trainer.objective_terms(logits, negatives, labels, log_q, negative_log_q).numpy()
+    corrected = np.array([2.0 - np.log(0.1), 0.0 - np.log(0.5), 1.0 - np.log(0.01)])
+    assert np.allclose(terms, np.log(np.exp(corrected).sum()) - corrected[0], atol=1e-5)
+    # The same draw probability for every item (uniform sampling) leaves the loss as it was.
+    same = tf.constant(np.log(1 / ITEMS), tf.float32)
+    uniform = trainer.objective_terms(logits, negatives, labels, tf.fill([1], same), tf.fill([1, 2], same))
+    assert np.allclose(uniform, trainer.objective_terms(logits, negatives, labels), atol=1e-5)
 
 
 def _trainer(loss: str, impression_weight: float = 1.0, click_weight: float = 1.0) -> SampledNegativesTrainer:
