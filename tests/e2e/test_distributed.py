@@ -50,6 +50,12 @@ def _job(config, tmp: Path, name: str, **overrides) -> TrainJob:
     )
 
 
+def _trained_auc(job: TrainJob, workers: int) -> float:
+    """Train `job` on `workers` local processes, no restarts; its final eval AUC."""
+    launch_local(job, workers, max_restarts=0)
+    return json.loads((Path(job.model_run_dir) / METRICS_FILE).read_text())["auc"]
+
+
 def test_the_trainer_runs_two_workers_and_the_pipeline_ships_their_model(two_worker_night):
     config, _, summary = two_worker_night
     assert summary.node_states["Trainer"] == "COMPLETE" and summary.blessed is not None
@@ -70,11 +76,7 @@ def test_the_trainer_runs_two_workers_and_the_pipeline_ships_their_model(two_wor
 
 def test_one_and_two_workers_reach_the_same_auc(two_worker_night):
     config, tmp, _ = two_worker_night
-    aucs = {}
-    for workers in (1, 2):
-        job = _job(config, tmp, f"parity-{workers}")
-        launch_local(job, workers, max_restarts=0)
-        aucs[workers] = json.loads((Path(job.model_run_dir) / METRICS_FILE).read_text())["auc"]
+    aucs = {workers: _trained_auc(_job(config, tmp, f"parity-{workers}"), workers) for workers in (1, 2)}
     print(f"AUC 1 worker {aucs[1]:.4f}, 2 workers {aucs[2]:.4f}")
     assert abs(aucs[1] - aucs[2]) <= 0.01
 
@@ -87,8 +89,7 @@ def test_sampled_negatives_under_a_softmax_train_as_well_on_two_workers_as_on_on
     aucs = {}
     for workers in (1, 2):
         job = _job(config, tmp, f"negatives-{workers}", **ranking)
-        launch_local(job, workers, max_restarts=0)
-        aucs[workers] = json.loads((Path(job.model_run_dir) / METRICS_FILE).read_text())["auc"]
+        aucs[workers] = _trained_auc(job, workers)
         model = InProcessModel(job.serving_model_dir)
         assert len(recommend(model, "u1", k=3, device="mobile")) == 3
     print(f"sampled negatives: AUC 1 worker {aucs[1]:.4f}, 2 workers {aucs[2]:.4f}")
